@@ -1,0 +1,5 @@
+"""``python -m greenq`` runs the CLI."""
+
+from greenq.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,28 @@
+"""Every Redis key, queue name and job path greenq uses, defined once.
+
+The ingress and the workers import these names; nothing else spells a key.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: Prefix of every key greenq writes (RQ's own keys keep their ``rq:`` prefix).
+PREFIX: Final = "greenq"
+
+#: The RQ queue that carries notification batches from ingress/poller to workers.
+QUEUE_NAME: Final = "greenq-notifications"
+
+#: Import path of the RQ job function; the ingress enqueues it by name and never imports worker code.
+JOB_FUNCTION: Final = "workers.jobs.process_batch"
+
+#: Redis Stream holding dead letters (invalid, failed, unknown_type notifications), newest last.
+DEAD_LETTER_STREAM: Final = f"{PREFIX}:deadletter"
+
+#: Prefix of the per-typeWebhook Redis Streams written by the built-in stream sink.
+EVENT_STREAM_PREFIX: Final = f"{PREFIX}:events:"
+
+
+def event_stream(type_webhook: str) -> str:
+    """Name of the stream sink's stream for one typeWebhook."""
+    return f"{EVENT_STREAM_PREFIX}{type_webhook}"

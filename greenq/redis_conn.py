@@ -1,0 +1,18 @@
+"""Building Redis clients from settings, in one place."""
+
+from __future__ import annotations
+
+from redis import Redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+
+def connect(url: str, socket_timeout: float) -> Redis:
+    """A client that fails fast (bounded timeouts) and retries a dropped connection a few times."""
+    return Redis.from_url(
+        url,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=socket_timeout,
+        health_check_interval=30,
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=2),
+    )

@@ -1,0 +1,16 @@
+"""uvicorn entry point: every ingress process builds its own settings and app at start-up."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from greenq.logs import configure_logging
+from greenq.settings import IngressSettings
+from ingress.app import create_app
+
+
+def app_factory() -> FastAPI:
+    """``uvicorn --factory ingress.asgi:app_factory``; settings come from GREENQ_* variables."""
+    settings = IngressSettings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,289 @@
+"""The ingress against a real redis-server: what gets a 200, what is refused, refusals store nothing."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from redis import Redis
+from rq import Queue
+from starlette.testclient import TestClient
+
+from greenq.contract import JOB_FUNCTION, Envelope
+from greenq.settings import IngressSettings
+from ingress.app import create_app
+from tests.conftest import OTHER_TOKEN, SAMPLES_DIR, TOKEN, sample_paths
+
+WEBHOOK = "/green-api/webhook/"
+TEXT_SAMPLE = (SAMPLES_DIR / "incomingMessageReceived__textMessage.json").read_bytes()
+
+
+def make_client(settings: IngressSettings, connection: Redis, peer: str = "127.0.0.1") -> TestClient:
+    return TestClient(create_app(settings, connection=connection), client=(peer, 40000))
+
+
+@pytest.fixture
+def client(ingress_settings: IngressSettings, redis_conn: Redis) -> Iterator[TestClient]:
+    with make_client(ingress_settings, redis_conn) as test_client:
+        yield test_client
+
+
+def queued_envelopes(queue: Queue) -> list[Envelope]:
+    envelopes: list[Envelope] = []
+    for job in queue.get_jobs():
+        assert job.func_name == JOB_FUNCTION
+        envelopes.extend(Envelope.from_wire(wire) for wire in job.args[0])
+    return envelopes
+
+
+def metric_value(client: TestClient, line_prefix: str) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(line_prefix):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+@pytest.mark.parametrize("path", sample_paths(), ids=lambda p: p.stem)
+def test_every_sample_is_accepted_and_stored_byte_for_byte(
+    client: TestClient, queue: Queue, path: Path
+) -> None:
+    body = path.read_bytes()
+
+    response = client.post(WEBHOOK, content=body, headers={"Authorization": TOKEN})
+
+    assert response.status_code == 200, response.text
+    [envelope] = queued_envelopes(queue)
+    assert envelope.body.encode() == body
+    assert envelope.source == "webhook"
+    assert envelope.token_id == "instance-a"
+    assert envelope.request_id == response.json()["request_id"] == response.headers["x-request-id"]
+
+
+@pytest.mark.parametrize(
+    ("header", "token_id"),
+    [(TOKEN, "instance-a"), (f"Bearer {TOKEN}", "instance-a"), (f"Basic {OTHER_TOKEN}", "instance-b")],
+)
+def test_token_accepted_bare_or_with_prefix(
+    client: TestClient, queue: Queue, header: str, token_id: str
+) -> None:
+    response = client.post(WEBHOOK, content=TEXT_SAMPLE, headers={"Authorization": header})
+
+    assert response.status_code == 200
+    assert [e.token_id for e in queued_envelopes(queue)] == [token_id]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "wrong-token"},
+        {"Authorization": f"Bearer {TOKEN}x"},
+        {"Authorization": TOKEN[:-1]},
+        {"Authorization": ""},
+    ],
+    ids=["missing", "wrong", "suffix", "prefix-of-token", "empty"],
+)
+def test_bad_token_is_401_and_stores_nothing(
+    client: TestClient, queue: Queue, headers: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        response = client.post(WEBHOOK, content=TEXT_SAMPLE, headers=headers)
+
+    assert response.status_code == 401
+    assert queue.count == 0
+    assert TOKEN not in caplog.text
+    assert OTHER_TOKEN not in caplog.text
+    assert metric_value(client, 'greenq_ingress_requests_total{outcome="unauthorized"}') == 1
+
+
+def test_repeated_authorization_header_is_401(client: TestClient, queue: Queue) -> None:
+    response = client.post(
+        WEBHOOK, content=TEXT_SAMPLE, headers=[("Authorization", TOKEN), ("Authorization", "other")]
+    )
+
+    assert response.status_code == 401
+    assert queue.count == 0
+
+
+def test_unauthenticated_mode_needs_explicit_opt_in(
+    ingress_settings: IngressSettings, redis_conn: Redis, queue: Queue, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = ingress_settings.model_copy(update={"tokens": {}, "allow_unauthenticated": True})
+
+    with caplog.at_level(logging.WARNING), make_client(settings, redis_conn) as open_client:
+        response = open_client.post(WEBHOOK, content=TEXT_SAMPLE)
+
+    assert response.status_code == 200
+    assert queue.count == 1
+    assert "WITHOUT a token" in caplog.text
+
+
+def test_settings_refuse_to_start_without_tokens(ingress_settings: IngressSettings) -> None:
+    with pytest.raises(ValueError, match="no webhook token configured"):
+        IngressSettings(_env_file=None, redis_url=ingress_settings.redis_url, tokens="")  # type: ignore[call-arg,arg-type]
+
+
+@pytest.fixture
+def allowlisted(ingress_settings: IngressSettings) -> IngressSettings:
+    return IngressSettings.model_validate(
+        {
+            **ingress_settings.model_dump(),
+            "tokens": {"instance-a": TOKEN},
+            "allowed_ips": ["51.250.84.44", "203.0.113.0/24"],
+            "trusted_proxies": ["10.0.0.2"],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("peer", "headers", "status"),
+    [
+        ("51.250.84.44", {}, 200),
+        ("203.0.113.77", {}, 200),
+        ("198.51.100.9", {}, 403),
+        # Untrusted peer claiming to be GREEN API: the header is ignored.
+        ("198.51.100.9", {"X-Forwarded-For": "51.250.84.44"}, 403),
+        ("198.51.100.9", {"X-Real-IP": "51.250.84.44"}, 403),
+        # Behind the trusted proxy: the forwarded address decides.
+        ("10.0.0.2", {"X-Forwarded-For": "51.250.84.44"}, 200),
+        ("10.0.0.2", {"X-Forwarded-For": "198.51.100.9"}, 403),
+        # A client-supplied first hop is not believed: the right-most untrusted hop is the client.
+        ("10.0.0.2", {"X-Forwarded-For": "51.250.84.44, 198.51.100.9"}, 403),
+        ("10.0.0.2", {"X-Real-IP": "203.0.113.5"}, 200),
+        ("10.0.0.2", {"X-Forwarded-For": "not-an-ip"}, 403),
+    ],
+)
+def test_ip_allowlist(
+    allowlisted: IngressSettings,
+    redis_conn: Redis,
+    queue: Queue,
+    peer: str,
+    headers: dict[str, str],
+    status: int,
+) -> None:
+    with make_client(allowlisted, redis_conn, peer=peer) as peer_client:
+        response = peer_client.post(WEBHOOK, content=TEXT_SAMPLE, headers={"Authorization": TOKEN, **headers})
+
+    assert response.status_code == status
+    assert queue.count == (1 if status == 200 else 0)
+
+
+def test_body_over_limit_is_413_by_declared_length(client: TestClient, queue: Queue) -> None:
+    body = b'{"pad": "' + b"x" * (1024 * 1024) + b'"}'
+
+    response = client.post(WEBHOOK, content=body, headers={"Authorization": TOKEN})
+
+    assert response.status_code == 413
+    assert queue.count == 0
+
+
+def test_body_over_limit_is_413_when_streamed_without_length(client: TestClient, queue: Queue) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"pad": "'
+        for _ in range(20):
+            yield b"y" * 65536
+        yield b'"}'
+
+    response = client.post(WEBHOOK, content=chunks(), headers={"Authorization": TOKEN})
+
+    assert response.status_code == 413
+    assert queue.count == 0
+
+
+def test_body_just_under_limit_is_accepted(
+    ingress_settings: IngressSettings, redis_conn: Redis, queue: Queue
+) -> None:
+    settings = ingress_settings.model_copy(update={"max_body_bytes": 4096})
+    body = b'{"typeWebhook": "x", "pad": "' + b"z" * (4096 - 32) + b'"}'
+    assert len(body) <= 4096
+
+    with make_client(settings, redis_conn) as small_client:
+        response = small_client.post(WEBHOOK, content=body, headers={"Authorization": TOKEN})
+
+    assert response.status_code == 200
+    assert queue.count == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"   ", b"not json", b"[1, 2]", b'"text"', b"42", b"null", b'{"a": 1', b"\xff\xfe{}"],
+    ids=["empty", "blank", "garbage", "array", "string", "number", "null", "truncated", "bad-utf8"],
+)
+def test_body_that_is_not_a_json_object_is_400(client: TestClient, queue: Queue, body: bytes) -> None:
+    response = client.post(WEBHOOK, content=body, headers={"Authorization": TOKEN})
+
+    assert response.status_code == 400
+    assert response.json()["status"] == "refused"
+    assert queue.count == 0
+
+
+def test_content_type_is_ignored(client: TestClient, queue: Queue) -> None:
+    response = client.post(
+        WEBHOOK, content=TEXT_SAMPLE, headers={"Authorization": TOKEN, "Content-Type": "text/plain"}
+    )
+
+    assert response.status_code == 200
+    assert queue.count == 1
+
+
+def test_redis_down_is_503_and_counted(
+    ingress_settings: IngressSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    from greenq.procs import free_port
+
+    dead = ingress_settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    with make_client(dead, Redis.from_url(dead.redis_url, socket_timeout=1)) as down_client:
+        response = down_client.post(WEBHOOK, content=TEXT_SAMPLE, headers={"Authorization": TOKEN})
+        ready = down_client.get("/readyz")
+        alive = down_client.get("/healthz")
+        unavailable = metric_value(down_client, 'greenq_ingress_requests_total{outcome="unavailable"}')
+        redis_errors = metric_value(down_client, "greenq_ingress_redis_errors_total")
+
+    assert response.status_code == 503
+    assert ready.status_code == 503
+    assert alive.status_code == 200
+    assert unavailable == 1
+    assert redis_errors == 1
+    assert TOKEN not in caplog.text
+
+
+def test_readyz_and_healthz_with_redis_up(client: TestClient) -> None:
+    assert client.get("/readyz").json() == {"status": "ready"}
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_metrics_count_accepted_requests(client: TestClient) -> None:
+    for _ in range(3):
+        client.post(WEBHOOK, content=TEXT_SAMPLE, headers={"Authorization": TOKEN})
+
+    assert metric_value(client, 'greenq_ingress_requests_total{outcome="accepted"}') == 3
+    assert metric_value(client, 'greenq_ingress_request_duration_seconds_count{outcome="accepted"}') == 3
+
+
+def test_webhook_path_is_configurable(
+    ingress_settings: IngressSettings, redis_conn: Redis, queue: Queue
+) -> None:
+    settings = ingress_settings.model_copy(update={"webhook_path": "/hooks/green/"})
+
+    with make_client(settings, redis_conn) as custom:
+        moved = custom.post("/hooks/green/", content=TEXT_SAMPLE, headers={"Authorization": TOKEN})
+        old = custom.post(WEBHOOK, content=TEXT_SAMPLE, headers={"Authorization": TOKEN})
+
+    assert moved.status_code == 200
+    assert old.status_code == 404
+    assert queue.count == 1
+
+
+def test_duplicated_key_survives_in_the_stored_body(client: TestClient, queue: Queue) -> None:
+    body = TEXT_SAMPLE.replace(b'"timestamp": 1588091580,', b'"timestamp": 1, "timestamp": 1588091580,')
+    assert body != TEXT_SAMPLE
+
+    response = client.post(WEBHOOK, content=body, headers={"Authorization": TOKEN})
+
+    assert response.status_code == 200
+    [envelope] = queued_envelopes(queue)
+    assert envelope.body.encode() == body
+    assert orjson.loads(envelope.body)["timestamp"] == 1588091580

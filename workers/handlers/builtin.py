@@ -1,0 +1,67 @@
+"""Handlers that make the pipeline useful with no code of your own.
+
+- ``stream_sink``: publishes every validated notification to a capped Redis Stream per typeWebhook
+  (``greenq:events:<typeWebhook>``), for downstream consumers (``XREAD``/consumer groups).
+- ``journal_sink``: writes every validated notification as a JSON line to the ``greenq.journal`` logger,
+  so it can be shipped to a file or log store separately from operational logs.
+
+Routers to point ``GREENQ_ROUTER`` at: ``default_router`` (stream sink), ``journal_router``,
+``all_sinks_router`` (both). Include them in your own router with ``router.include(...)``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from greenq import keys
+from greenq.logs import fields
+from workers.context import HandlerContext
+from workers.notification import Notification
+from workers.router import Handler, Router
+
+journal = logging.getLogger("greenq.journal")
+
+
+def stream_sink(notification: Notification, ctx: HandlerContext) -> None:
+    """Append the notification (its original body text) to its typeWebhook's stream, capped approximately."""
+    envelope = notification.envelope
+    ctx.redis.xadd(
+        keys.event_stream(notification.type_webhook),
+        {
+            "body": envelope.body,
+            "type_message": notification.type_message or "",
+            "id_instance": str(notification.id_instance or ""),
+            "id_message": notification.id_message or "",
+            "received_at": repr(envelope.received_at),
+            "request_id": envelope.request_id,
+            "source": envelope.source,
+        },
+        maxlen=ctx.settings.stream_maxlen,
+        approximate=True,
+    )
+
+
+def journal_sink(notification: Notification, ctx: HandlerContext) -> None:
+    """One INFO line per notification with its full data."""
+    journal.info(
+        "notification",
+        extra=fields(
+            typeWebhook=notification.type_webhook,
+            typeMessage=notification.type_message,
+            idInstance=notification.id_instance,
+            idMessage=notification.id_message,
+            notification=notification.data,
+        ),
+    )
+
+
+def _router_with(*sinks: tuple[str, Handler]) -> Router:
+    router = Router()
+    for name, handler in sinks:
+        router.add(handler, name=name)
+    return router
+
+
+default_router = _router_with(("greenq.stream_sink", stream_sink))
+journal_router = _router_with(("greenq.journal_sink", journal_sink))
+all_sinks_router = _router_with(("greenq.stream_sink", stream_sink), ("greenq.journal_sink", journal_sink))

@@ -1,0 +1,140 @@
+"""Prometheus metrics of a worker process, served on its own HTTP port.
+
+Queue depth, backlog age, dead-letter size and live workers are read from Redis at scrape time, so they
+are right even when this worker is idle.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from redis import Redis
+from redis.exceptions import RedisError
+
+from greenq import keys
+from workers.outcomes import Outcome
+
+DURATION_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
+BATCH_BUCKETS: Final = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
+
+#: ``type_webhook`` label for types outside the schema set, so a hostile sender cannot grow label sets.
+OTHER_TYPE: Final = "other"
+
+
+@dataclass(frozen=True)
+class WorkerMetrics:
+    """The worker's instruments, created once per process."""
+
+    notifications: Counter
+    duration: Histogram
+    batch_size: Histogram
+    retries: Counter
+    known_types: frozenset[str]
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry, known_types: Iterable[str]) -> WorkerMetrics:
+        return cls(
+            notifications=Counter(
+                "greenq_notifications",
+                "Notifications processed, by typeWebhook and final outcome.",
+                ["type_webhook", "outcome"],
+                registry=registry,
+            ),
+            duration=Histogram(
+                "greenq_notification_processing_seconds",
+                "Parse + validate + route + handlers, per notification.",
+                ["type_webhook"],
+                buckets=DURATION_BUCKETS,
+                registry=registry,
+            ),
+            batch_size=Histogram(
+                "greenq_batch_size",
+                "Notifications per RQ job.",
+                buckets=BATCH_BUCKETS,
+                registry=registry,
+            ),
+            retries=Counter(
+                "greenq_handler_retries",
+                "Notifications sent back for a retry after a handler raised.",
+                ["type_webhook"],
+                registry=registry,
+            ),
+            known_types=frozenset(known_types),
+        )
+
+    def type_label(self, type_webhook: str | None) -> str:
+        """Bounded label value for a typeWebhook."""
+        return type_webhook if type_webhook in self.known_types else OTHER_TYPE
+
+    def count(self, type_webhook: str | None, outcome: Outcome, seconds: float) -> None:
+        label = self.type_label(type_webhook)
+        self.notifications.labels(type_webhook=label, outcome=outcome.value).inc()
+        self.duration.labels(type_webhook=label).observe(seconds)
+
+
+class RedisStateCollector(Collector):
+    """Gauges read from Redis on each scrape: queue depth and age, dead letters, live workers."""
+
+    def __init__(self, connection: Redis, queue_name: str = keys.QUEUE_NAME) -> None:
+        self._redis = connection
+        self._queue_key = f"rq:queue:{queue_name}"
+        self._queue_name = queue_name
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("greenq_redis_up", "1 if this worker reached Redis at scrape time.")
+        try:
+            depth, age, dead, workers = self._read()
+        except RedisError:
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield _gauge("greenq_queue_depth", "Jobs waiting in the queue.", depth, self._queue_name)
+        yield _gauge(
+            "greenq_queue_oldest_age_seconds", "Age of the oldest waiting job.", age, self._queue_name
+        )
+        yield GaugeMetricFamily("greenq_dead_letters", "Entries in the dead-letter stream.", value=dead)
+        yield GaugeMetricFamily("greenq_workers_alive", "RQ workers registered for the queue.", value=workers)
+
+    def _read(self) -> tuple[int, float, int, int]:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.llen(self._queue_key)
+        pipe.lindex(self._queue_key, 0)
+        pipe.xlen(keys.DEAD_LETTER_STREAM)
+        pipe.scard(f"rq:workers:{self._queue_name}")
+        depth, oldest_id, dead, workers = pipe.execute()
+        age = 0.0
+        if oldest_id:
+            job_id = oldest_id.decode() if isinstance(oldest_id, bytes) else str(oldest_id)
+            enqueued = self._redis.hget(f"rq:job:{job_id}", "enqueued_at")
+            age = _age_seconds(enqueued)
+        return int(depth), age, int(dead), int(workers)
+
+
+def _gauge(name: str, doc: str, value: float, queue: str) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, doc, labels=["queue"])
+    family.add_metric([queue], value)
+    return family
+
+
+def _age_seconds(enqueued_at: object) -> float:
+    """Seconds since RQ's ``enqueued_at`` (an ISO-8601 UTC string), 0 when absent or unreadable."""
+    if not isinstance(enqueued_at, bytes | str):
+        return 0.0
+    from datetime import UTC, datetime
+
+    text = enqueued_at.decode() if isinstance(enqueued_at, bytes) else enqueued_at
+    try:
+        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return max(0.0, time.time() - stamp.timestamp())

@@ -1,0 +1,35 @@
+"""The five ways a notification's processing can end, and the log level each one is reported at."""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    """Final outcome of one notification; also the ``outcome`` metric label."""
+
+    HANDLED = "handled"  # validated and every matching handler succeeded
+    UNHANDLED = "unhandled"  # known type, no handler matched: acknowledged and dropped
+    UNKNOWN_TYPE = "unknown_type"  # typeWebhook/typeMessage we have no schema for: kept for the operator
+    INVALID = "invalid"  # schema violation or unreadable body: dead letter
+    FAILED = "failed"  # a handler kept raising after all retries: dead letter
+
+    @property
+    def log_level(self) -> int:
+        """Levels the GREEN API guide prescribes: schema problems ERROR, new types WARNING, unused DEBUG."""
+        return _LEVELS[self]
+
+    @property
+    def is_dead_letter(self) -> bool:
+        """Outcomes whose notification is kept in the dead-letter stream."""
+        return self in (Outcome.INVALID, Outcome.FAILED, Outcome.UNKNOWN_TYPE)
+
+
+_LEVELS = {
+    Outcome.HANDLED: logging.INFO,
+    Outcome.UNHANDLED: logging.DEBUG,
+    Outcome.UNKNOWN_TYPE: logging.WARNING,
+    Outcome.INVALID: logging.ERROR,
+    Outcome.FAILED: logging.ERROR,
+}
