@@ -60,8 +60,9 @@ class LocalRedis:
         conf = self.data_dir / "redis.conf"
         conf.touch(mode=0o600)
         conf.write_text(self.config())
+        # Own session: a Ctrl-C meant for ``greenq up`` must not stop Redis before the workers are done.
         self.process = subprocess.Popen(
-            [binary, str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [binary, str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )
         wait_for_port("127.0.0.1", self.port, timeout, self.process)
         return self

@@ -39,6 +39,7 @@ class Child:
     """A process we started, with what the summary says about it."""
 
     role: str
+    #: Own session: a terminal's Ctrl-C reaches only ``greenq up``, which stops children in order.
     process: subprocess.Popen[bytes]
     url: str
 
@@ -125,7 +126,7 @@ class LocalPipeline:
             "--metrics-dir",
             str(metrics_dir),
         ]
-        process = subprocess.Popen(command, env=env)
+        process = subprocess.Popen(command, env=env, start_new_session=True)
         self.children.append(Child("ingress", process, f"http://127.0.0.1:{port}"))
         wait_for_port("127.0.0.1", port, 30, process)
 
@@ -141,7 +142,7 @@ class LocalPipeline:
             "--name",
             f"local-{index}",
         ]
-        process = subprocess.Popen(command, env=env)
+        process = subprocess.Popen(command, env=env, start_new_session=True)
         self.children.append(Child("worker", process, f"http://127.0.0.1:{port}/metrics"))
         wait_for_port("127.0.0.1", port, 30, process)
 

@@ -32,7 +32,9 @@ def test_token_names(header: str, name: str) -> None:
     assert TokenAuthenticator(TOKENS).authenticate([header]) == name
 
 
-@pytest.mark.parametrize("headers", [[], ["nope"], ["alpha-token-12"], ["alpha-token-123", "alpha-token-123"]])
+@pytest.mark.parametrize(
+    "headers", [[], ["nope"], ["alpha-token-12"], ["alpha-token-123", "alpha-token-123"]]
+)
 def test_token_refusals(headers: list[str]) -> None:
     with pytest.raises(Unauthorized):
         TokenAuthenticator(TOKENS).authenticate(headers)
@@ -85,7 +87,7 @@ def test_token_setting_formats(text: str, names: set[str]) -> None:
 
 @pytest.mark.parametrize("text", ["i1=change-me", "i1=", "=abc", "i1=secret"])
 def test_placeholder_or_malformed_tokens_are_refused(text: str) -> None:
-    with pytest.raises(ValueError, match="placeholder|name=token"):
+    with pytest.raises(ValueError, match=r"placeholder|name=token"):
         parse_tokens(text)
 
 
@@ -121,6 +123,7 @@ def test_envelope_round_trip_and_refusals() -> None:
 
     assert Envelope.from_wire(envelope.to_wire()) == envelope
     assert envelope.next_attempt(("x",)).attempt == 2
-    for wire in ([], {"version": 2}, {"version": 1, "body": 3, "source": "poll"}, {"version": 1, "body": ""}):
+    bad: list[object] = [[], {"version": 2}, {"version": 1, "body": 3, "source": "poll"}, {"version": 1, "body": ""}]
+    for wire in bad:
         with pytest.raises(EnvelopeError):
             Envelope.from_wire(wire)

@@ -1,0 +1,185 @@
+"""The real commands as separate processes: greenq validate, ingress (multi-process metrics), worker, up."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx2 as httpx
+import orjson
+import pytest
+from redis import Redis
+
+from greenq.contract import Envelope
+from greenq.jobqueue import NotificationQueue
+from greenq.local_redis import LocalRedis
+from greenq.procs import free_port, stop_process, wait_for_port
+from tests.conftest import SAMPLES_DIR, TOKEN, load_sample, mutate, sample_paths
+from workers.deadletter import DeadLetterStore
+from workers.outcomes import Outcome
+
+REPO = Path(__file__).resolve().parent.parent
+GREENQ = [sys.executable, "-m", "greenq"]
+
+
+def poll(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Wait until ``condition()`` holds, failing with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def scrape(url: str, prefix: str) -> float:
+    """Sum of the samples whose line starts with ``prefix`` at a Prometheus endpoint."""
+    text = httpx.get(url, timeout=5).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
+
+
+def env_for(redis_server: LocalRedis, **extra: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("GREENQ_", "PROMETHEUS_"))}
+    return {**base, "GREENQ_REDIS_URL": redis_server.url, "GREENQ_TOKENS": f"tests={TOKEN}", **extra}
+
+
+def test_validate_accepts_every_sample_and_names_its_type() -> None:
+    result = subprocess.run(
+        [*GREENQ, "validate", *map(str, sample_paths())], capture_output=True, text=True, check=False
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "valid incomingMessageReceived/templateMessage" in result.stdout
+    assert "valid outgoingMessageStatus" in result.stdout
+    assert result.stdout.count(": valid ") == len(sample_paths())
+
+
+def test_validate_fails_on_an_invalid_file_and_prints_why(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_bytes(orjson.dumps(mutate(load_sample("deviceInfo__default.json"), "instanceData.wid", 5)))
+    good = SAMPLES_DIR / "deviceInfo__default.json"
+
+    result = subprocess.run(
+        [*GREENQ, "validate", str(good), str(broken)], capture_output=True, text=True, check=False
+    )
+
+    assert result.returncode == 1
+    assert f"{broken}: invalid deviceInfo" in result.stdout
+    assert "$.instanceData.wid" in result.stdout
+
+
+@pytest.fixture
+def ingress_process(redis_server: LocalRedis, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    port = free_port()
+    metrics_dir = tmp_path / "metrics"
+    process = subprocess.Popen(
+        [*GREENQ, "ingress", "--port", str(port), "--processes", "2", "--metrics-dir", str(metrics_dir)],
+        env=env_for(redis_server),
+        cwd=REPO,
+    )
+    try:
+        wait_for_port("127.0.0.1", port, 30, process)
+        yield f"http://127.0.0.1:{port}", metrics_dir
+    finally:
+        assert stop_process(process) == 0
+
+
+def test_multi_process_ingress_metrics_add_up_across_processes(
+    ingress_process: tuple[str, Path], redis_conn: Redis
+) -> None:
+    url, metrics_dir = ingress_process
+    body = (SAMPLES_DIR / "incomingCall__default.json").read_bytes()
+    sent = 0
+
+    def both_processes_served() -> bool:
+        nonlocal sent
+        # A new connection per request lets the kernel hand it to either process.
+        response = httpx.post(f"{url}/green-api/webhook/", content=body, headers={"Authorization": TOKEN})
+        assert response.status_code == 200
+        sent += 1
+        return len(list(metrics_dir.glob("counter_*.db"))) >= 2
+
+    poll(both_processes_served, 60, "both ingress processes to answer a webhook")
+
+    for _ in range(5):  # whichever process answers the scrape, it reports every process's requests
+        assert scrape(f"{url}/metrics", 'greenq_ingress_requests_total{outcome="accepted"}') == sent
+    assert redis_conn.llen("rq:queue:greenq-notifications") == sent
+
+
+def test_worker_retries_after_a_delay_through_rqs_scheduler(
+    redis_server: LocalRedis, redis_conn: Redis
+) -> None:
+    text = (SAMPLES_DIR / "incomingMessageReceived__textMessage.json").read_text()
+    NotificationQueue(redis_conn).enqueue([Envelope(body=text, source="webhook")])
+    port = free_port()
+    env = env_for(
+        redis_server,
+        GREENQ_ROUTER="tests.test_pipeline:flaky_router",
+        GREENQ_MAX_RETRIES="1",
+        GREENQ_RETRY_BACKOFF="1",
+        GREENQ_METRICS_PORT=str(port),
+    )
+    worker = subprocess.Popen([*GREENQ, "worker"], env=env, cwd=REPO)
+    try:
+        store = DeadLetterStore(redis_conn)
+        poll(lambda: store.size() == 1, 60, "the notification to exhaust its retry")
+        [letter] = store.entries()
+        assert letter.outcome is Outcome.FAILED
+        assert letter.envelope.attempt == 2
+        metrics = f"http://127.0.0.1:{port}/metrics"
+        assert scrape(metrics, 'greenq_handler_retries_total{type_webhook="incomingMessageReceived"}') == 1
+        assert scrape(metrics, 'greenq_notifications_total{outcome="failed",type_webhook="incomingMess') == 1
+        assert scrape(metrics, "greenq_dead_letters") == 1
+        assert scrape(metrics, "greenq_workers_alive") == 1
+    finally:
+        assert stop_process(worker) == 0
+
+
+def test_up_runs_the_whole_pipeline_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GREENQ_", "PROMETHEUS_"))}
+    process = subprocess.Popen(
+        [*GREENQ, "up", "--ingress", "1", "--workers", "2", "--port", str(port), "--data-dir", str(tmp_path)],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    try:
+        lines: list[str] = []
+        while "Ctrl-C" not in "".join(lines):
+            line = process.stdout.readline()
+            assert line, f"greenq up exited early: {''.join(lines)}"
+            lines.append(line)
+        summary = "".join(lines)
+        worker_urls = re.findall(r"worker\s+pid \d+\s+(\S+)", summary)
+        assert len(worker_urls) == 2
+        token = (tmp_path / "token").read_text().strip()
+
+        for path in sample_paths():
+            response = httpx.post(
+                f"http://127.0.0.1:{port}/green-api/webhook/",
+                content=path.read_bytes(),
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert response.status_code == 200
+
+        def all_handled() -> bool:
+            handled = sum(scrape(url, "greenq_notifications_total{") for url in worker_urls)
+            return handled == len(sample_paths())
+
+        poll(all_handled, 60, "every sample to be processed by the workers")
+        total = sum(scrape(url, 'greenq_notifications_total{outcome="handled"') for url in worker_urls)
+        assert total == len(sample_paths())
+    finally:
+        process.send_signal(signal.SIGINT)
+        remaining, _ = process.communicate(timeout=60)
+    assert process.returncode == 0
+    assert "stopped" in remaining
