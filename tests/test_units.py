@@ -123,7 +123,12 @@ def test_envelope_round_trip_and_refusals() -> None:
 
     assert Envelope.from_wire(envelope.to_wire()) == envelope
     assert envelope.next_attempt(("x",)).attempt == 2
-    bad: list[object] = [[], {"version": 2}, {"version": 1, "body": 3, "source": "poll"}, {"version": 1, "body": ""}]
+    bad: list[object] = [
+        [],
+        {"version": 2},
+        {"version": 1, "body": 3, "source": "poll"},
+        {"version": 1, "body": ""},
+    ]
     for wire in bad:
         with pytest.raises(EnvelopeError):
             Envelope.from_wire(wire)
