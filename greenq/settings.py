@@ -15,7 +15,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: Placeholder values refused as tokens, so an example file cannot go to production unchanged.
-PLACEHOLDER_TOKENS = frozenset({"change-me", "changeme", "secret", "token", "xxx", ""})
+PLACEHOLDER_TOKENS = frozenset(
+    {"change-me", "changeme", "secret", "token", "xxx", "", "replace-with-a-long-random-token"}
+)
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
