@@ -1,0 +1,1 @@
+"""Pull mode: receive GREEN API notifications with receiveNotification/deleteNotification."""

@@ -1,0 +1,158 @@
+"""CLI commands of pull mode: ``greenq poll`` and ``greenq instance show|configure``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx2
+
+from greenq.settings import InstanceConfig, PollerSettings
+from poller.api import GreenApiClient
+from poller.errors import PollerError, UnknownInstance
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add this package's sub-commands to ``greenq``."""
+    poll = commands.add_parser("poll", help="pull notifications from GREEN API (receive/deleteNotification)")
+    poll.add_argument(
+        "--instance",
+        action="append",
+        dest="instance_names",
+        metavar="NAME",
+        help="poll only this configured instance (repeatable; default: all of GREENQ_INSTANCES)",
+    )
+    poll.add_argument("--receive-timeout", type=int, help="long-poll seconds, 5-60 (GREENQ_RECEIVE_TIMEOUT)")
+    poll.add_argument("--metrics-port", type=int, help="metrics port, 0 = off (GREENQ_POLLER_METRICS_PORT)")
+    poll.set_defaults(run=_run_poll)
+
+    instance = commands.add_parser("instance", help="show or change a GREEN API instance's settings")
+    actions = instance.add_subparsers(required=True, metavar="ACTION")
+    show = actions.add_parser("show", help="print getSettings with tokens masked")
+    _add_instance_option(show)
+    show.set_defaults(run=_run_show)
+
+    configure = actions.add_parser("configure", help="switch an instance to push or pull mode (setSettings)")
+    _add_instance_option(configure)
+    mode = configure.add_mutually_exclusive_group(required=True)
+    mode.add_argument(
+        "--push", metavar="URL", help="push mode: set webhookUrl to URL and a new webhookUrlToken"
+    )
+    mode.add_argument("--pull", action="store_true", help="pull mode: clear webhookUrl")
+    configure.add_argument(
+        "--enable",
+        default="",
+        metavar="LIST",
+        help="switches to set to yes, e.g. incomingWebhook,stateWebhook",
+    )
+    configure.add_argument("--disable", default="", metavar="LIST", help="switches to set to no")
+    configure.add_argument(
+        "--env-file",
+        type=Path,
+        default=Path(".env"),
+        help="env file whose GREENQ_TOKENS gets the new token in push mode (default ./.env)",
+    )
+    configure.set_defaults(run=_run_configure)
+
+
+def _add_instance_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--instance", metavar="NAME", help="configured instance name (default: the only one configured)"
+    )
+
+
+def _run_poll(args: argparse.Namespace) -> int:
+    from poller.runner import run_poller
+
+    overrides = {
+        key: value
+        for key, value in (
+            ("receive_timeout", args.receive_timeout),
+            ("poller_metrics_port", args.metrics_port),
+        )
+        if value is not None
+    }
+    settings = _load_settings(overrides)
+    if args.instance_names:
+        try:
+            chosen = [_pick(settings, name) for name in args.instance_names]
+        except UnknownInstance as error:
+            sys.stderr.write(f"greenq: {error}\n")
+            return 2
+        settings = settings.model_copy(update={"instances": chosen})
+    return run_poller(settings)
+
+
+def _run_show(args: argparse.Namespace) -> int:
+    from poller import admin
+
+    return _with_api(args, lambda api: admin.show(api, sys.stdout))
+
+
+def _run_configure(args: argparse.Namespace) -> int:
+    from poller import admin
+
+    try:
+        plan = admin.ConfigurePlan(
+            mode="push" if args.push else "pull",
+            webhook_url=args.push or "",
+            enable=admin.parse_switches(args.enable),
+            disable=admin.parse_switches(args.disable),
+            env_file=args.env_file,
+        )
+    except ValueError as error:
+        sys.stderr.write(f"greenq: {error}\n")
+        return 2
+    if plan.mode == "push" and not plan.webhook_url.startswith(("https://", "http://")):
+        sys.stderr.write("greenq: --push needs an http(s) URL\n")
+        return 2
+    return _with_api(args, lambda api: admin.configure(api, plan, sys.stdout))
+
+
+def _with_api(args: argparse.Namespace, action: Callable[[GreenApiClient], Awaitable[None]]) -> int:
+    from poller.runner import configure_poller_logging
+
+    settings = _load_settings({})
+    configure_poller_logging(settings)
+    try:
+        instance = _pick(settings, args.instance)
+    except UnknownInstance as error:
+        sys.stderr.write(f"greenq: {error}\n")
+        return 2
+    try:
+        asyncio.run(_call(settings, instance, action))
+    except PollerError as error:
+        sys.stderr.write(f"greenq: {error}\n")
+        return 1
+    return 0
+
+
+async def _call(
+    settings: PollerSettings,
+    instance: InstanceConfig,
+    action: Callable[[GreenApiClient], Awaitable[None]],
+) -> None:
+    async with httpx2.AsyncClient() as http:
+        await action(GreenApiClient(http, instance, settings.poll_request_timeout))
+
+
+def _load_settings(overrides: dict[str, Any]) -> PollerSettings:
+    """Settings from the environment and ``.env``, with command-line values on top."""
+    return PollerSettings(**overrides)
+
+
+def _pick(settings: PollerSettings, name: str | None) -> InstanceConfig:
+    """The named instance, or the only one when no name is given."""
+    names = ", ".join(instance.name for instance in settings.instances)
+    if name is None:
+        if len(settings.instances) == 1:
+            return settings.instances[0]
+        raise UnknownInstance(f"several instances are configured, choose one with --instance: {names}")
+    try:
+        return settings.instance(name)
+    except KeyError:
+        raise UnknownInstance(f"no instance {name!r} in GREENQ_INSTANCES (configured: {names})") from None
