@@ -1,0 +1,234 @@
+"""``greenq status`` against a real redis-server, with real RQ workers and registries."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+from redis import Redis
+from rq import get_current_job
+from rq.job import Job
+from rq.utils import utcformat
+
+from greenq import keys
+from greenq.contract import Envelope
+from greenq.jobqueue import NotificationQueue
+from greenq.local_redis import LocalRedis
+from greenq.procs import free_port
+from greenq.status import Status, read_backlog, read_status, render_text
+from tests.conftest import SAMPLES_DIR, DrainFn
+from tests.ops_support import Cli, cli, letter
+from workers.deadletter import DeadLetterStore
+from workers.outcomes import Outcome
+
+__all__ = ["cli"]  # a fixture
+
+REPO = Path(__file__).resolve().parent.parent
+TEXT = (SAMPLES_DIR / "incomingMessageReceived__textMessage.json").read_text()
+
+#: What ``observe_status`` saw while it was the running job.
+observed: list[tuple[str, Status]] = []
+
+
+def observe_status() -> None:
+    """An RQ job that reads the status from inside a worker, while that worker is busy with it."""
+    job = get_current_job()
+    assert job is not None
+    observed.append((job.id, read_status(job.connection)))
+
+
+def explode() -> None:
+    """An RQ job that crashes (a bug outside greenq's handlers), so it lands in RQ's failed registry."""
+    raise RuntimeError("crash outside the handlers")
+
+
+def envelope() -> list[Envelope]:
+    return [Envelope(body=TEXT, source="webhook")]
+
+
+def test_status_reports_backlog_retries_failures_dead_letters_and_outcomes(
+    redis_conn: Redis, drain: DrainFn
+) -> None:
+    queue = NotificationQueue(redis_conn)
+    queue.rq_queue.enqueue("tests.test_status.explode", result_ttl=0)
+    drain()  # the crash goes to RQ's failed registry
+    oldest = queue.enqueue(envelope())
+    queue.enqueue(envelope())
+    queue.enqueue(envelope())
+    hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    redis_conn.hset(Job.key_for(oldest), "enqueued_at", utcformat(hour_ago))
+    queue.enqueue(envelope(), delay=600)  # a retry waiting for the scheduler
+    store = DeadLetterStore(redis_conn)
+    for outcome in (Outcome.INVALID, Outcome.INVALID, Outcome.UNKNOWN_TYPE):
+        store.add(letter(outcome))
+    redis_conn.hset(keys.OUTCOME_COUNTS, mapping={"handled": 7, "invalid": 2})
+
+    status = read_status(redis_conn)
+
+    assert status.queue == "greenq-notifications"
+    assert status.backlog.depth == 3
+    assert 3590 < status.backlog.oldest_age_seconds < 3700
+    assert (status.scheduled, status.started, status.failed) == (1, 0, 1)
+    assert status.workers == []  # the burst worker has gone
+    assert status.dead_letters.total == 3
+    assert status.dead_letters.by_outcome == {"invalid": 2, "unknown_type": 1}
+    assert status.dead_letters.complete
+    assert status.outcomes == {"handled": 7, "invalid": 2}
+
+
+def test_outcome_counts_come_from_the_workers(redis_conn: Redis, drain: DrainFn) -> None:
+    call = (SAMPLES_DIR / "incomingCall__default.json").read_text()
+    queue = NotificationQueue(redis_conn)
+    queue.enqueue([*envelope(), Envelope(body=call, source="webhook")])
+    queue.enqueue([Envelope(body='{"typeWebhook": "incomingCall"}', source="webhook")])
+    assert read_status(redis_conn).outcomes is None
+
+    drain()
+
+    status = read_status(redis_conn)
+    assert status.outcomes == {"handled": 2, "invalid": 1}
+    assert status.dead_letters.by_outcome == {"invalid": 1}
+
+
+def test_status_sees_a_busy_worker_with_its_started_job(redis_conn: Redis, drain: DrainFn) -> None:
+    observed.clear()
+    job = NotificationQueue(redis_conn).rq_queue.enqueue("tests.test_status.observe_status", result_ttl=0)
+
+    drain()
+
+    [(job_id, status)] = observed
+    assert job_id == job.id
+    assert status.started == 1
+    [worker] = status.workers
+    assert worker.state == "busy"
+    assert worker.current_job == job.id
+    assert worker.heartbeat_age_seconds is not None
+    assert 0 <= worker.heartbeat_age_seconds < 30
+    assert worker.pid == os.getpid()
+    assert worker.last_heartbeat is not None
+
+
+def test_empty_queue_has_no_age(redis_conn: Redis) -> None:
+    backlog = read_backlog(redis_conn)
+
+    assert (backlog.depth, backlog.oldest_age_seconds) == (0, 0.0)
+
+
+def test_dead_letter_split_says_when_it_is_partial(redis_conn: Redis) -> None:
+    store = DeadLetterStore(redis_conn)
+    for outcome in (Outcome.FAILED, Outcome.INVALID, Outcome.INVALID):
+        store.add(letter(outcome))
+
+    status = read_status(redis_conn, scan_limit=2)
+
+    assert status.dead_letters.total == 3
+    assert status.dead_letters.by_outcome == {"failed": 1, "invalid": 1}
+    assert not status.dead_letters.complete
+    assert "(of the oldest 2)" in render_text(status)
+
+
+def test_status_command_human_and_json(cli: Cli, redis_conn: Redis) -> None:
+    NotificationQueue(redis_conn).enqueue(envelope())
+    DeadLetterStore(redis_conn).add(letter(Outcome.FAILED))
+
+    human = cli("status")
+    machine = cli("status", "--json")
+
+    assert human.code == machine.code == 0
+    text = human.out
+    for line in (
+        "queue greenq-notifications",
+        "  waiting            1 (oldest ",
+        "  scheduled retries  0",
+        "  started            0",
+        "  failed (RQ)        0",
+        "workers alive        0",
+        "dead letters         1",
+        "  failed             1",
+        "outcomes             not recorded (greenq:outcomes is empty)",
+    ):
+        assert line in text, text
+    data = orjson.loads(machine.out)
+    assert set(data) == {
+        "queue",
+        "backlog",
+        "scheduled",
+        "started",
+        "failed",
+        "workers",
+        "dead_letters",
+        "outcomes",
+        "read_at",
+    }
+    assert data["backlog"]["depth"] == 1
+    assert data["dead_letters"] == {"total": 1, "by_outcome": {"failed": 1}, "complete": True}
+    assert data["outcomes"] is None
+
+
+def test_status_lists_a_running_worker_process(redis_server: LocalRedis, redis_conn: Redis) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GREENQ_", "PROMETHEUS_"))}
+    env.update(GREENQ_REDIS_URL=redis_server.url, GREENQ_METRICS_PORT="0")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "greenq", "worker", "--name", "status-probe"],
+        env=env,
+        cwd=REPO,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = datetime.now(UTC) + timedelta(seconds=30)
+        workers = read_status(redis_conn).workers
+        # A worker registers as "started" and turns "idle" once it waits for jobs: wait for that.
+        while not (workers and workers[0].state == "idle") and datetime.now(UTC) < deadline:
+            time.sleep(0.05)
+            workers = read_status(redis_conn).workers
+        result = subprocess.run(
+            [sys.executable, "-m", "greenq", "status"],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        worker.terminate()
+        worker.wait(30)
+
+    [view] = workers
+    assert (view.name, view.state, view.current_job, view.pid) == ("status-probe", "idle", None, worker.pid)
+    assert result.returncode == 0, result.stderr
+    assert "workers alive        1" in result.stdout
+    assert "  status-probe  idle  job -  heartbeat " in result.stdout
+
+
+def test_unreachable_redis_is_exit_3_without_echoing_the_password(tmp_path: Path) -> None:
+    password = "hunter2-do-not-print"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GREENQ_")}
+    env.update(
+        GREENQ_REDIS_URL=f"redis://:{password}@127.0.0.1:{free_port()}/0", GREENQ_REDIS_SOCKET_TIMEOUT="1"
+    )
+
+    for command in (["status"], ["status", "--json"], ["dlq", "list"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "greenq", *command],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 3, result.stderr
+        assert "greenq: Redis error: ConnectionError" in result.stderr
+        assert password not in result.stdout + result.stderr
+
+
+@pytest.fixture(autouse=True)
+def _forget_observations() -> None:
+    observed.clear()
