@@ -32,6 +32,11 @@ JOB_FUNCTION: Final = keys.JOB_FUNCTION
 #: Seconds one batch job may run before RQ gives up on it.
 DEFAULT_JOB_TIMEOUT: Final = 300
 
+#: Whole-job re-runs when a batch could not commit (Redis failed) or its worker died; each notification's own
+#: handler retries are separate (settings). Intervals in seconds; they need a worker running RQ's scheduler.
+JOB_RETRIES: Final = 5
+JOB_RETRY_INTERVALS: Final = (0, 5, 15, 60, 300)  # the first re-run needs no scheduler: it is queued at once
+
 #: Seconds RQ keeps a failed job (a crash, not a handler error: those go to the dead letter).
 FAILURE_TTL: Final = 7 * 24 * 3600
 

@@ -10,12 +10,15 @@ from datetime import timedelta
 from typing import Any
 
 from redis import Redis
-from rq import Queue
+from redis.client import Pipeline
+from rq import Queue, Retry
 
 from greenq.contract import (
     DEFAULT_JOB_TIMEOUT,
     FAILURE_TTL,
     JOB_FUNCTION,
+    JOB_RETRIES,
+    JOB_RETRY_INTERVALS,
     QUEUE_NAME,
     SERIALIZER,
     Envelope,
@@ -29,15 +32,21 @@ class NotificationQueue:
     def __init__(self, connection: Redis) -> None:
         self.rq_queue = Queue(QUEUE_NAME, connection=connection, serializer=SERIALIZER)
 
-    def enqueue(self, envelopes: Sequence[Envelope], delay: float = 0.0) -> str:
-        """The job id; with ``delay`` > 0 the job waits in RQ's scheduled registry for a scheduler."""
+    def enqueue(
+        self, envelopes: Sequence[Envelope], delay: float = 0.0, pipeline: Pipeline | None = None
+    ) -> str:
+        """The job id. With ``delay`` > 0 the job waits in RQ's scheduled registry for a scheduler; with
+        ``pipeline`` the write is only queued there (it happens when the caller executes the pipeline)."""
         options: dict[str, Any] = {
             "args": (batch_to_wire(list(envelopes)),),
             "job_timeout": DEFAULT_JOB_TIMEOUT,
             "result_ttl": 0,
             "failure_ttl": FAILURE_TTL,
+            # A job that raises (Redis failed mid-batch) or is abandoned (its worker was killed) runs again.
+            "retry": Retry(max=JOB_RETRIES, interval=list(JOB_RETRY_INTERVALS)),
             # Without an explicit description RQ stores repr(args): every body a second time.
             "description": f"greenq batch of {len(envelopes)}",
+            "pipeline": pipeline,
         }
         if delay > 0:
             job = self.rq_queue.enqueue_in(timedelta(seconds=delay), JOB_FUNCTION, **options)

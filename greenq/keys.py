@@ -23,6 +23,20 @@ DEAD_LETTER_STREAM: Final = f"{PREFIX}:deadletter"
 EVENT_STREAM_PREFIX: Final = f"{PREFIX}:events:"
 
 
+#: Prefix of the deduplication markers (one short-lived key per notification identity).
+DEDUP_PREFIX: Final = f"{PREFIX}:dedup:"
+
+
+def dedup_key(digest: str) -> str:
+    """Marker key of one notification identity (``digest`` is a hash of its identifying fields)."""
+    return f"{DEDUP_PREFIX}{digest}"
+
+
 def event_stream(type_webhook: str) -> str:
     """Name of the stream sink's stream for one typeWebhook."""
     return f"{EVENT_STREAM_PREFIX}{type_webhook}"
+
+
+#: Hash of final-outcome counts (field = outcome, value = count since the key was created): the workers
+#: increment it with each final outcome, ``greenq status`` reads it.
+OUTCOME_COUNTS: Final = f"{PREFIX}:outcomes"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import orjson
+from starlette.requests import ClientDisconnect
 
 from ingress.errors import BadRequest, PayloadTooLarge
 
@@ -28,10 +29,13 @@ def check_declared_length(content_length: str | None, limit: int) -> None:
 async def read_limited(chunks: AsyncIterator[bytes], limit: int) -> bytes:
     """The whole body, stopping as soon as it passes ``limit`` (a lying Content-Length cannot bypass it)."""
     buffer = bytearray()
-    async for chunk in chunks:
-        buffer += chunk
-        if len(buffer) > limit:
-            raise PayloadTooLarge(f"body is over the {limit}-byte limit")
+    try:
+        async for chunk in chunks:
+            buffer += chunk
+            if len(buffer) > limit:
+                raise PayloadTooLarge(f"body is over the {limit}-byte limit")
+    except ClientDisconnect:
+        raise BadRequest("client disconnected before the body was complete") from None
     return bytes(buffer)
 
 

@@ -1,4 +1,4 @@
-"""What a handler gets besides the notification: the process's Redis client, settings and a logger."""
+"""What a handler gets besides the notification: Redis, the batch's buffered writes, settings, a logger."""
 
 from __future__ import annotations
 
@@ -6,14 +6,22 @@ import logging
 from dataclasses import dataclass
 
 from redis import Redis
+from redis.client import Pipeline
 
 from greenq.settings import WorkerSettings
 
 
 @dataclass(frozen=True)
 class HandlerContext:
-    """Shared, long-lived resources; handlers must not close them."""
+    """Shared, long-lived resources plus this handler call's write buffer; handlers must not close them.
+
+    ``writes`` is a Redis pipeline: commands queued on it are committed in one MULTI/EXEC with the whole
+    batch (its outcomes, dead letters and dedup markers), and only if the handler returns. A handler that
+    raises has its queued writes discarded, so its retry cannot apply them twice. Use ``redis`` for reads
+    and for anything that must happen immediately.
+    """
 
     redis: Redis
+    writes: Pipeline
     settings: WorkerSettings
     log: logging.Logger

@@ -14,6 +14,7 @@ class Outcome(StrEnum):
     UNKNOWN_TYPE = "unknown_type"  # typeWebhook/typeMessage we have no schema for: kept for the operator
     INVALID = "invalid"  # schema violation or unreadable body: dead letter
     FAILED = "failed"  # a handler kept raising after all retries: dead letter
+    DUPLICATE = "duplicate"  # already processed within the dedup window (a resend): dropped
 
     @property
     def log_level(self) -> int:
@@ -32,4 +33,5 @@ _LEVELS = {
     Outcome.UNKNOWN_TYPE: logging.WARNING,
     Outcome.INVALID: logging.ERROR,
     Outcome.FAILED: logging.ERROR,
+    Outcome.DUPLICATE: logging.INFO,
 }

@@ -1,27 +1,30 @@
 """Starting a worker process: build the processor once, serve metrics, run RQ's work loop.
 
-The worker class is RQ's ``SimpleWorker`` (jobs run in the worker process): forking per job costs more than
-processing a whole batch, and in-process jobs keep the validators compiled and the metrics in one registry.
+The worker class builds on RQ's ``SimpleWorker`` (jobs run in the worker process): forking per job costs more
+than processing a whole batch, and in-process jobs keep the validators compiled and the metrics in one
+registry. ``workers.rq_worker`` adds the fast recovery of a killed worker's job.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 
 from prometheus_client import CollectorRegistry, start_http_server
 from redis import Redis
-from rq import Queue, SimpleWorker
+from redis.exceptions import RedisError
+from rq import Queue
 
 from greenq.contract import QUEUE_NAME, SERIALIZER
 from greenq.logs import fields
 from greenq.redis_conn import connect
 from greenq.settings import WorkerSettings
 from workers import jobs
-from workers.context import HandlerContext
 from workers.metrics import RedisStateCollector, WorkerMetrics
 from workers.processing import Processor
 from workers.router import load_router
+from workers.rq_worker import GreenqWorker
 from workers.validation import NotificationValidator
 
 log = logging.getLogger("greenq.worker")
@@ -31,7 +34,7 @@ log = logging.getLogger("greenq.worker")
 class WorkerRuntime:
     """A ready-to-run worker and the registry its metrics live in."""
 
-    worker: SimpleWorker
+    worker: GreenqWorker
     processor: Processor
     registry: CollectorRegistry
     redis: Redis
@@ -48,16 +51,31 @@ def build_runtime(
     registry = CollectorRegistry()
     metrics = WorkerMetrics.create(registry, validator.known_webhook_types)
     registry.register(RedisStateCollector(redis))
-    context = HandlerContext(redis=redis, settings=settings, log=logging.getLogger("greenq.handlers"))
-    processor = Processor(settings, context, load_router(settings.router), validator, metrics)
+    processor = Processor(settings, redis, load_router(settings.router), validator, metrics)
     jobs.bind(processor)
-    queue = Queue(QUEUE_NAME, connection=redis, serializer=SERIALIZER)
-    worker = SimpleWorker([queue], connection=redis, serializer=SERIALIZER, name=name)
+    worker = _make_worker(settings, redis, name)
     return WorkerRuntime(worker=worker, processor=processor, registry=registry, redis=redis)
 
 
+def _make_worker(settings: WorkerSettings, redis: Redis, name: str | None) -> GreenqWorker:
+    queue = Queue(QUEUE_NAME, connection=redis, serializer=SERIALIZER)
+    return GreenqWorker(
+        [queue],
+        connection=redis,
+        serializer=SERIALIZER,
+        name=name,
+        abandoned_after=settings.abandoned_job_seconds,
+        maintenance_interval=settings.maintenance_interval_seconds,
+        dead_letter_retention_days=settings.dead_letter_retention_days,
+    )
+
+
 def run_worker(settings: WorkerSettings, burst: bool = False, name: str | None = None) -> bool:
-    """Run until stopped (or, in burst mode, until the queue is empty). True if any job ran."""
+    """Run until stopped (or, in burst mode, until the queue is empty). True if any job ran.
+
+    RQ's work loop gives up when Redis disappears at the wrong moment; this loop then waits for Redis
+    (capped backoff, one log line when it goes and one when it is back) and starts a fresh RQ worker.
+    """
     runtime = build_runtime(settings, name=name)
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=runtime.registry)
@@ -70,8 +88,35 @@ def run_worker(settings: WorkerSettings, burst: bool = False, name: str | None =
             metrics=f"{settings.metrics_host}:{settings.metrics_port}" if settings.metrics_port else None,
         ),
     )
-    return bool(
-        runtime.worker.work(
-            burst=burst, logging_level=settings.log_level, with_scheduler=settings.with_scheduler
-        )
-    )
+    # RQ logs four INFO lines per job; greenq's own records cover each notification, so RQ says less.
+    rq_level = "DEBUG" if settings.log_level == "DEBUG" else "WARNING"
+    worked = False
+    while True:
+        try:
+            worked |= bool(
+                runtime.worker.work(
+                    burst=burst, logging_level=rq_level, with_scheduler=settings.with_scheduler
+                )
+            )
+        except RedisError as error:
+            log.error(
+                "worker lost Redis", extra=fields(worker=runtime.worker.name, error=type(error).__name__)
+            )
+        if burst or runtime.worker.stop_requested:
+            return worked
+        _wait_for_redis(runtime.redis)
+        runtime = replace(runtime, worker=_make_worker(settings, runtime.redis, name=None))
+
+
+def _wait_for_redis(redis: Redis, cap: float = 10.0) -> None:
+    """Block until Redis answers a PING, backing off up to ``cap`` seconds between tries."""
+    delay = 0.5
+    while True:
+        try:
+            redis.ping()
+        except RedisError:
+            time.sleep(delay)
+            delay = min(cap, delay * 2)
+            continue
+        log.info("worker reconnected to Redis; restarting the work loop")
+        return

@@ -25,7 +25,7 @@ journal = logging.getLogger("greenq.journal")
 def stream_sink(notification: Notification, ctx: HandlerContext) -> None:
     """Append the notification (its original body text) to its typeWebhook's stream, capped approximately."""
     envelope = notification.envelope
-    ctx.redis.xadd(
+    ctx.writes.xadd(
         keys.event_stream(notification.type_webhook),
         {
             "body": envelope.body,

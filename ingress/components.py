@@ -1,0 +1,50 @@
+"""Everything an ingress process needs per request, built once from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+from redis import Redis
+
+from greenq.redis_conn import connect
+from greenq.settings import IngressSettings
+from ingress.auth import TokenAuthenticator
+from ingress.client_ip import ClientAddressPolicy
+from ingress.enqueue import Enqueuer
+from ingress.group_commit import GroupCommitter
+from ingress.metrics import IngressMetrics
+
+
+@dataclass(frozen=True)
+class IngressComponents:
+    """The per-process pieces; requests only read them."""
+
+    settings: IngressSettings
+    redis: Redis
+    auth: TokenAuthenticator
+    addresses: ClientAddressPolicy
+    committer: GroupCommitter
+    metrics: IngressMetrics
+    registry: CollectorRegistry
+
+
+def build_components(settings: IngressSettings, connection: Redis | None = None) -> IngressComponents:
+    redis = (
+        connection if connection is not None else connect(settings.redis_url, settings.redis_socket_timeout)
+    )
+    registry = CollectorRegistry()
+    return IngressComponents(
+        settings=settings,
+        redis=redis,
+        auth=TokenAuthenticator(settings.tokens, settings.allow_unauthenticated),
+        addresses=ClientAddressPolicy(settings.allowed_ips, settings.trusted_proxies),
+        committer=GroupCommitter(
+            Enqueuer(redis).enqueue,
+            max_batch=settings.batch_max_size,
+            max_delay=settings.batch_max_delay_ms / 1000,
+            backlog_delay=settings.batch_backlog_delay_ms / 1000,
+        ),
+        metrics=IngressMetrics.create(registry),
+        registry=registry,
+    )

@@ -1,0 +1,85 @@
+"""greenq's RQ worker class: RQ's SimpleWorker with fast, bounded recovery of a killed worker's job.
+
+Stock RQ notices a job whose worker died only after the job timeout plus a minute, and looks for such jobs
+in a maintenance pass every ten minutes. Here a running job's heartbeat is refreshed by a thread every few
+seconds and expires ``abandoned_after`` seconds after the worker stops refreshing it; maintenance runs
+every ``maintenance_interval`` seconds (idle workers wake up for it). RQ's own cleanup then re-queues the
+abandoned job (its ``Retry``), so another worker processes it within about the sum of the two.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Final
+
+from rq import SimpleWorker
+from rq.executions import Execution
+from rq.job import Job
+from rq.queue import Queue
+from rq.worker import WorkerStatus
+
+from greenq.dlq import trim_dead_letters
+
+#: How often a worker applies the dead-letter retention (each run logs how many entries it removed).
+TRIM_INTERVAL_SECONDS: Final = 3600
+
+
+class GreenqWorker(SimpleWorker):
+    """SimpleWorker (jobs run in-process) plus a heartbeat thread and short maintenance cycles."""
+
+    def __init__(
+        self,
+        queues: list[Queue],
+        *,
+        abandoned_after: int,
+        maintenance_interval: int,
+        dead_letter_retention_days: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        # An idle worker blocks in dequeue for worker_ttl - 15 s: wake up in time for maintenance.
+        kwargs.setdefault("worker_ttl", max(30, maintenance_interval + 15))
+        super().__init__(queues, maintenance_interval=maintenance_interval, **kwargs)
+        self.abandoned_after = abandoned_after
+        self.stop_requested = False
+        self._retention_days = dead_letter_retention_days
+        self._last_trim = 0.0
+
+    def run_maintenance_tasks(self) -> None:
+        """RQ's registry cleanup (re-queues abandoned jobs), plus the hourly dead-letter retention trim."""
+        super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
+        if self._retention_days > 0 and time.monotonic() - self._last_trim >= TRIM_INTERVAL_SECONDS:
+            self._last_trim = time.monotonic()
+            trim_dead_letters(self.connection, self._retention_days)
+
+    def request_stop(self, signum: int, frame: Any) -> None:
+        """SIGTERM/SIGINT: remember it, so the supervisor does not restart a worker asked to stop."""
+        self.stop_requested = True
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        """How long a running job stays 'alive' without a fresh heartbeat."""
+        return self.abandoned_after
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        """Run the job in this process while a thread keeps its heartbeat fresh."""
+        execution = self.prepare_execution(job)
+        done = threading.Event()
+        beat = threading.Thread(
+            target=self._beat, args=(job, execution, done), name="greenq-heartbeat", daemon=True
+        )
+        beat.start()
+        try:
+            self.perform_job(job, queue, execution)
+        finally:
+            done.set()
+            beat.join()
+        self.set_state(WorkerStatus.IDLE)
+
+    def _beat(self, job: Job, execution: Execution, done: threading.Event) -> None:
+        interval = max(1.0, self.abandoned_after / 3)
+        while not done.wait(interval):
+            try:
+                self.maintain_heartbeats(job, execution)
+            except Exception:  # a missed beat only risks an early, deduplicated re-run; never kill the job
+                self.log.warning("could not refresh the heartbeat of job %s", job.id, exc_info=True)
