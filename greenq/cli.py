@@ -11,6 +11,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from greenq import ops_cli
+from poller import cli as poller_cli
+from simulator import cli as simulator_cli
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
@@ -55,7 +59,18 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=8080, help="first ingress port (default 8080)")
     up.add_argument("--data-dir", type=Path, default=Path(".greenq"), help="Redis data, token, metrics")
     up.add_argument("--redis-url", help="use this Redis instead of starting redis-server")
+    up.add_argument("--log-dir", type=Path, help="write each process's logs to DIR/<name>.log")
+    up.add_argument(
+        "--nginx",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="nginx in front (default: if installed)",
+    )
     up.set_defaults(run=_run_up)
+
+    ops_cli.register(commands)
+    poller_cli.register(commands)
+    simulator_cli.register(commands)
     return parser
 
 
@@ -123,5 +138,7 @@ def _run_up(args: argparse.Namespace) -> int:
         port=args.port,
         data_dir=args.data_dir,
         redis_url=args.redis_url,
+        nginx=args.nginx,
+        log_dir=args.log_dir,
     )
     return run_up(options)

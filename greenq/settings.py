@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -77,6 +77,11 @@ class CommonSettings(BaseSettings):
     )
     redis_socket_timeout: float = Field(default=5.0, gt=0, description="Seconds before a Redis call fails.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO")
+    dead_letter_retention_days: int = Field(
+        default=30,
+        ge=0,
+        description="Days a dead letter is kept before `greenq dlq trim` removes it (0 = forever).",
+    )
 
 
 class IngressSettings(CommonSettings):
@@ -93,6 +98,17 @@ class IngressSettings(CommonSettings):
     allowed_ips: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
     trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
+    batch_max_size: int = Field(
+        default=256, ge=1, description="Most notifications written in one Redis round trip."
+    )
+    batch_max_delay_ms: float = Field(
+        default=1.0, ge=0, description="Longest a request waits for others to share its write (group commit)."
+    )
+    batch_backlog_delay_ms: float = Field(
+        default=10.0,
+        ge=0,
+        description="The same wait while the queue has a backlog (bigger jobs, fewer of them).",
+    )
     metrics_dir: str | None = Field(
         default=None, description="prometheus-client multiprocess directory (set by `greenq ingress`)."
     )
@@ -131,6 +147,17 @@ class WorkerSettings(CommonSettings):
         description="Seconds before retry n (the last value repeats).",
     )
     stream_maxlen: int = Field(default=100_000, ge=1, description="Approximate cap of each event stream.")
+    abandoned_job_seconds: int = Field(
+        default=30, ge=5, description="A running job whose worker stopped heartbeating this long is re-run."
+    )
+    maintenance_interval_seconds: int = Field(
+        default=15, ge=1, description="How often workers look for abandoned jobs (and clean RQ registries)."
+    )
+    dedup_window_seconds: int = Field(
+        default=24 * 3600,
+        ge=0,
+        description="How long a processed notification's identity is remembered (0 = off).",
+    )
     with_scheduler: bool = Field(default=True, description="Run RQ's scheduler (needed for delayed retries).")
 
     _split_backoff = field_validator("retry_backoff", mode="before")(
@@ -142,3 +169,154 @@ class WorkerSettings(CommonSettings):
         if not self.retry_backoff:
             return 0.0
         return self.retry_backoff[min(attempt, len(self.retry_backoff)) - 1]
+
+
+#: Instance names appear in logs, metric labels, job envelopes and GREENQ_TOKENS, so they stay plain.
+INSTANCE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+#: Characters an apiTokenInstance may hold: it is a URL path segment, so nothing that changes the URL.
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+class InstanceConfig(BaseModel):
+    """One GREEN API instance: where its API is and how to authenticate (the token stays a secret)."""
+
+    model_config = ConfigDict(
+        frozen=True, validate_by_name=True, validate_by_alias=True, hide_input_in_errors=True, extra="forbid"
+    )
+
+    name: str = Field(pattern=INSTANCE_NAME_PATTERN, description="Label in logs, metrics and jobs.")
+    api_url: str = Field(alias="apiUrl", description="apiUrl from the GREEN API console.")
+    id_instance: str = Field(alias="idInstance", pattern=r"^[0-9]{1,20}$")
+    api_token: SecretStr = Field(alias="apiTokenInstance")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_name(cls, value: Any) -> Any:
+        """An instance without a name is called by its idInstance."""
+        if isinstance(value, dict) and not value.get("name"):
+            id_instance = value.get("idInstance", value.get("id_instance"))
+            if id_instance is not None:
+                return {**value, "name": str(id_instance)}
+        return value
+
+    @field_validator("id_instance", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("api_url")
+    @classmethod
+    def _check_api_url(cls, value: str) -> str:
+        url = value.strip().rstrip("/")
+        if not url.startswith(("http://", "https://")) or any(ch.isspace() for ch in url):
+            raise ValueError(f"apiUrl must be an http(s) URL, got {url!r}")
+        return url
+
+    @model_validator(mode="after")
+    def _check_token(self) -> InstanceConfig:
+        token = self.api_token.get_secret_value()
+        if token.lower() in PLACEHOLDER_TOKENS:
+            raise ValueError(f"apiTokenInstance of instance {self.name!r} is empty or a placeholder")
+        if not set(token) <= _TOKEN_CHARS:
+            raise ValueError(
+                f"apiTokenInstance of instance {self.name!r} has characters not allowed in a URL path "
+                "(value not shown)"
+            )
+        return self
+
+
+def parse_instances(value: object) -> object:
+    """``name=apiUrl|idInstance|apiTokenInstance`` items (comma-separated) or a JSON list of objects.
+
+    Error messages name the item's position, never its text, since the text holds a token.
+    """
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        import json
+
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(
+                f"GREENQ_INSTANCES is not valid JSON ({error.msg} at char {error.pos})"
+            ) from None
+    items: list[dict[str, str]] = []
+    for position, item in enumerate(filter(None, (part.strip() for part in text.split(","))), start=1):
+        name, sep, rest = item.partition("=")
+        parts = rest.split("|")
+        if not sep or len(parts) != 3:
+            raise ValueError(
+                f"GREENQ_INSTANCES item {position} must be name=apiUrl|idInstance|apiTokenInstance "
+                "(value not shown)"
+            )
+        api_url, id_instance, token = (part.strip() for part in parts)
+        items.append(
+            {"name": name.strip(), "apiUrl": api_url, "idInstance": id_instance, "apiTokenInstance": token}
+        )
+    return items
+
+
+class PollerSettings(CommonSettings):
+    """Pull mode (``greenq poll``) and the ``greenq instance`` commands."""
+
+    model_config = SettingsConfigDict(hide_input_in_errors=True)
+
+    instances: Annotated[list[InstanceConfig], NoDecode] = Field(
+        min_length=1, description="GREEN API instances to poll (GREENQ_INSTANCES)."
+    )
+    receive_timeout: int = Field(
+        default=20, ge=5, le=60, description="receiveTimeout in seconds: how long one long poll waits."
+    )
+    poll_request_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds for other calls, and added to receiveTimeout for the long poll.",
+    )
+    poll_backoff_base: float = Field(
+        default=0.5, gt=0, description="First retry delay after a transient error."
+    )
+    poll_backoff_cap: float = Field(
+        default=30.0, gt=0, description="Longest retry delay after transient errors."
+    )
+    poll_auth_backoff_base: float = Field(
+        default=60.0, gt=0, description="First pause of an instance GREEN API refuses (401/403/404)."
+    )
+    poll_auth_backoff_cap: float = Field(
+        default=900.0, gt=0, description="Longest pause of a refused instance."
+    )
+    poll_stop_timeout: float = Field(
+        default=10.0,
+        ge=0,
+        description="On SIGTERM, how long to keep retrying the delete of an enqueued item.",
+    )
+    poller_metrics_host: str = "127.0.0.1"
+    poller_metrics_port: int = Field(
+        default=9101, ge=0, le=65535, description="0 disables the metrics server."
+    )
+
+    @field_validator("instances", mode="before")
+    @classmethod
+    def _parse_instances(cls, value: Any) -> Any:
+        return parse_instances(value)
+
+    @model_validator(mode="after")
+    def _check_instances(self) -> PollerSettings:
+        names = [instance.name for instance in self.instances]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"instance names must be unique, repeated: {', '.join(duplicates)}")
+        if self.poll_backoff_cap < self.poll_backoff_base:
+            raise ValueError("GREENQ_POLL_BACKOFF_CAP must be >= GREENQ_POLL_BACKOFF_BASE")
+        if self.poll_auth_backoff_cap < self.poll_auth_backoff_base:
+            raise ValueError("GREENQ_POLL_AUTH_BACKOFF_CAP must be >= GREENQ_POLL_AUTH_BACKOFF_BASE")
+        return self
+
+    def instance(self, name: str) -> InstanceConfig:
+        """The configured instance called ``name`` (KeyError when there is none)."""
+        for instance in self.instances:
+            if instance.name == name:
+                return instance
+        raise KeyError(name)

@@ -1,8 +1,9 @@
 """``greenq up``: the whole pipeline on one machine, no Docker.
 
-Redis (a private ``redis-server`` with production persistence, or ``--redis-url``), N ingress processes,
-M workers; runs until Ctrl-C or SIGTERM, then stops everything in order: ingress first (no new 200s),
-then workers (each finishes its current job), then Redis.
+The compose topology as local processes: Redis (a private ``redis-server`` with production persistence,
+or ``--redis-url``), nginx in front (when installed; config rendered from the compose template), N ingress
+processes, M workers. Runs until Ctrl-C or SIGTERM, then stops everything front to back: nginx, ingress
+(in-flight requests finish, no new 200s), workers (each finishes its current job), Redis.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+from greenq.local_nginx import LocalNginx, find_nginx
 from greenq.local_redis import LocalRedis
 from greenq.procs import free_port, stop_process, wait_for_port
+from greenq.settings import DEFAULT_MAX_BODY_BYTES
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,11 @@ class UpOptions:
     data_dir: Path = Path(".greenq")
     redis_url: str | None = None
     webhook_path: str = "/green-api/webhook/"
+    #: None: use nginx when it is installed; True: require it; False: ingress processes only.
+    nginx: bool | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    #: Each process's output goes to ``<log_dir>/<name>.log`` instead of this terminal.
+    log_dir: Path | None = None
 
 
 @dataclass
@@ -52,6 +60,7 @@ class LocalPipeline:
     out: TextIO = sys.stdout
     children: list[Child] = field(default_factory=list)
     redis: LocalRedis | None = None
+    nginx: LocalNginx | None = None
     token_file: Path | None = None
 
     def start(self) -> None:
@@ -59,12 +68,28 @@ class LocalPipeline:
         data_dir.mkdir(parents=True, exist_ok=True)
         redis_url = self.options.redis_url or self._start_redis(data_dir)
         env = self._environment(data_dir, redis_url)
+        use_nginx = self.options.nginx if self.options.nginx is not None else find_nginx() is not None
+        ports = [free_port() for _ in range(self.options.ingress)] if use_nginx else None
+        if use_nginx:
+            env["GREENQ_TRUSTED_PROXIES"] = "127.0.0.1"  # believe X-Forwarded-For from our own nginx only
         for index in range(self.options.ingress):
-            self._start_ingress(index, env, data_dir)
+            port = ports[index] if ports else self.options.port + index
+            self._start_ingress(index, port, env, data_dir)
+        if ports:
+            self._start_nginx(data_dir, ports)
         for index in range(self.options.workers):
             self._start_worker(index, env)
 
+    @property
+    def webhook_url(self) -> str:
+        """Where GREEN API (or curl) should POST: nginx when it runs, else the first ingress."""
+        base = self.nginx.url if self.nginx else next(c.url for c in self.children if c.role == "ingress")
+        return base + self.options.webhook_path
+
     def stop(self) -> None:
+        """Front to back: nginx (no new requests), ingress (in-flight ones finish), workers, Redis."""
+        if self.nginx is not None:
+            self.nginx.stop()
         for role in ("ingress", "worker"):
             for child in self.children:
                 if child.role == role:
@@ -73,16 +98,17 @@ class LocalPipeline:
             self.redis.stop()
 
     def summary(self) -> str:
-        lines = ["greenq is running:"]
+        lines = ["greenq is running:", f"  webhook  {self.webhook_url}"]
+        nginx = self.nginx
+        if nginx is not None and nginx.process is not None:
+            lines.append(f"  nginx    pid {nginx.process.pid:<7} {nginx.url} (logs in {nginx.run_dir})")
         for child in self.children:
             lines.append(f"  {child.role:<8} pid {child.process.pid:<7} {child.url}")
         if self.token_file is not None:
-            first = next(child for child in self.children if child.role == "ingress")
             lines.append(f"  token    in {self.token_file} (name 'local')")
             lines.append(
                 f'  try:     curl -H "Authorization: Bearer $(cat {self.token_file})" '
-                f"--data @tests/samples/incomingMessageReceived__textMessage.json "
-                f"{first.url}{self.options.webhook_path}"
+                f"--data @tests/samples/incomingMessageReceived__textMessage.json {self.webhook_url}"
             )
         lines.append("  Ctrl-C stops everything.")
         return "\n".join(lines)
@@ -113,37 +139,45 @@ class LocalPipeline:
             env["GREENQ_TOKENS"] = f"local={self.token_file.read_text().strip()}"
         return env
 
-    def _start_ingress(self, index: int, env: dict[str, str], data_dir: Path) -> None:
-        port = self.options.port + index
+    def _start_nginx(self, data_dir: Path, ports: list[int]) -> None:
+        upstreams = [f"127.0.0.1:{port}" for port in ports]
+        options = self.options
+        nginx = LocalNginx(
+            data_dir / "nginx", options.port, upstreams, options.max_body_bytes, options.webhook_path
+        )
+        self.nginx = nginx.start()
+
+    def _start_ingress(self, index: int, port: int, env: dict[str, str], data_dir: Path) -> None:
         metrics_dir = data_dir / f"ingress-{index}-metrics"
-        command = [
-            sys.executable,
-            "-m",
-            "greenq",
-            "ingress",
-            "--port",
-            str(port),
-            "--metrics-dir",
-            str(metrics_dir),
-        ]
-        process = subprocess.Popen(command, env=env, start_new_session=True)
-        self.children.append(Child("ingress", process, f"http://127.0.0.1:{port}"))
-        wait_for_port("127.0.0.1", port, 30, process)
+        command = ["ingress", "--port", str(port), "--metrics-dir", str(metrics_dir)]
+        self._spawn("ingress", f"ingress-{index}", command, env, port=port, url=f"http://127.0.0.1:{port}")
 
     def _start_worker(self, index: int, env: dict[str, str]) -> None:
         port = free_port()
-        command = [
-            sys.executable,
-            "-m",
-            "greenq",
-            "worker",
-            "--metrics-port",
-            str(port),
-            "--name",
-            f"local-{index}",
-        ]
-        process = subprocess.Popen(command, env=env, start_new_session=True)
-        self.children.append(Child("worker", process, f"http://127.0.0.1:{port}/metrics"))
+        command = ["worker", "--metrics-port", str(port), "--name", f"local-{index}"]
+        self._spawn(
+            "worker", f"worker-{index}", command, env, port=port, url=f"http://127.0.0.1:{port}/metrics"
+        )
+
+    def _spawn(
+        self, role: str, name: str, args: list[str], env: dict[str, str], *, port: int, url: str
+    ) -> None:
+        """Start ``greenq <args>`` in its own session; wait until it listens on ``port``."""
+        log_dir = self.options.log_dir
+        output = None
+        if log_dir is not None:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            output = (log_dir / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "greenq", *args],
+            env=env,
+            start_new_session=True,
+            stdout=output,
+            stderr=output,
+        )
+        if output is not None:
+            output.close()  # the child holds its own descriptor
+        self.children.append(Child(role, process, url))
         wait_for_port("127.0.0.1", port, 30, process)
 
 

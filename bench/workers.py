@@ -1,0 +1,111 @@
+"""Worker benchmark: notifications/s of one worker process on the samples mix.
+
+- ``greenq``: batched jobs (what the ingress's group commit produces) through greenq's SimpleWorker;
+- ``stock_rq``: the same processing, one RQ job per notification, through RQ's SimpleWorker;
+- ``plain_loop``: the same processing, same batch size, called in a loop with no queue at all (the ceiling:
+  what is left is RQ's cost).
+
+All three use the same Processor (same schemas, same router) and the same Redis. Enqueueing is not timed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import orjson
+from redis import Redis
+from rq import Queue, SimpleWorker
+
+from bench.common import SAMPLES, save, start_redis
+from greenq.contract import QUEUE_NAME, SERIALIZER, Envelope
+from greenq.jobqueue import NotificationQueue
+from greenq.settings import WorkerSettings
+from workers.runner import build_runtime
+
+
+def notifications(count: int) -> list[Envelope]:
+    """``count`` distinct notifications cycling through the documented samples (ids varied)."""
+    bodies = [orjson.loads(path.read_bytes()) for path in SAMPLES]
+    envelopes = []
+    for n, sample in zip(range(count), itertools.cycle(bodies), strict=False):
+        target = sample.get("body", sample)
+        if "idMessage" in target:
+            target = {**target, "idMessage": f"BENCH{n:012d}"}
+        body = {**sample, "body": target} if "body" in sample else target
+        envelopes.append(Envelope(body=orjson.dumps(body).decode(), source="webhook"))
+    return envelopes
+
+
+def timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def run_mode(
+    mode: str, redis: Redis, settings: WorkerSettings, envelopes: list[Envelope], batch: int
+) -> float:
+    """Notifications per second for one mode on a freshly flushed Redis."""
+    redis.flushall()
+    runtime = build_runtime(settings, connection=redis)
+    if mode == "plain_loop":
+        wires = [envelope.to_wire() for envelope in envelopes]
+        chunks = [wires[start : start + batch] for start in range(0, len(wires), batch)]
+        return len(envelopes) / timed(lambda: [runtime.processor.process_items(chunk) for chunk in chunks])
+    queue = NotificationQueue(redis)
+    size = 1 if mode == "stock_rq" else batch
+    for start in range(0, len(envelopes), size):
+        queue.enqueue(envelopes[start : start + size])
+    if mode == "stock_rq":
+        worker = SimpleWorker(
+            [Queue(QUEUE_NAME, connection=redis, serializer=SERIALIZER)],
+            connection=redis,
+            serializer=SERIALIZER,
+        )
+    else:
+        worker = runtime.worker
+    seconds = timed(lambda: worker.work(burst=True, logging_level="WARNING"))
+    assert Queue(QUEUE_NAME, connection=redis).count == 0
+    return len(envelopes) / seconds
+
+
+def main(
+    count: int = 20_000, stock_count: int = 2_000, batch: int = 256, rounds: int = 3
+) -> dict[str, object]:
+    server = start_redis("always")
+    redis = Redis.from_url(server.url)
+    settings = WorkerSettings(
+        _env_file=None, redis_url=server.url, metrics_port=0, with_scheduler=False, log_level="WARNING"
+    )  # type: ignore[call-arg]
+    sizes = {"greenq": count, "plain_loop": count, "stock_rq": stock_count}
+    runs: dict[str, list[float]] = {mode: [] for mode in sizes}
+    try:
+        for _ in range(rounds):
+            for mode, size in sizes.items():
+                runs[mode].append(run_mode(mode, redis, settings, notifications(size), batch))
+    finally:
+        server.stop()
+    summary = {mode: statistics.median(values) for mode, values in runs.items()}
+    ratios = {
+        "greenq_vs_stock_rq": summary["greenq"] / summary["stock_rq"],
+        "greenq_vs_plain_loop": summary["greenq"] / summary["plain_loop"],
+    }
+    result = {
+        "count": count,
+        "stock_count": stock_count,
+        "batch": batch,
+        "rounds": rounds,
+        "notifications_per_second": summary,
+        "ratios": ratios,
+        "runs": runs,
+    }
+    save("workers", result)
+    return result
+
+
+if __name__ == "__main__":
+    print(main(count=int(sys.argv[1]) if len(sys.argv) > 1 else 20_000))
