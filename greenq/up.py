@@ -62,12 +62,14 @@ class LocalPipeline:
     redis: LocalRedis | None = None
     nginx: LocalNginx | None = None
     token_file: Path | None = None
+    _env: dict[str, str] = field(default_factory=dict, repr=False)
 
     def start(self) -> None:
         data_dir = self.options.data_dir.resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
         redis_url = self.options.redis_url or self._start_redis(data_dir)
         env = self._environment(data_dir, redis_url)
+        self._env = env
         use_nginx = self.options.nginx if self.options.nginx is not None else find_nginx() is not None
         ports = [free_port() for _ in range(self.options.ingress)] if use_nginx else None
         if use_nginx:
@@ -146,6 +148,15 @@ class LocalPipeline:
             data_dir / "nginx", options.port, upstreams, options.max_body_bytes, options.webhook_path
         )
         self.nginx = nginx.start()
+
+    def restart_ingress(self, index: int) -> None:
+        """Rolling restart of one ingress process (SIGTERM, then a new process on the same port)."""
+        ingresses = [child for child in self.children if child.role == "ingress"]
+        old = ingresses[index]
+        stop_process(old.process, timeout=30)
+        self.children.remove(old)
+        port = int(old.url.rsplit(":", 1)[1])
+        self._start_ingress(index, port, self._env, self.options.data_dir.resolve())
 
     def _start_ingress(self, index: int, port: int, env: dict[str, str], data_dir: Path) -> None:
         metrics_dir = data_dir / f"ingress-{index}-metrics"

@@ -114,4 +114,5 @@ def test_every_200_is_processed_exactly_once_across_an_ingress_stop(pipeline: Lo
     assert first_ingress_accepted > 0, report
     assert second_ingress_accepted > 0, report
     assert all(count > 0 for count in per_worker), report
+    print(f"topology: {report}, first ingress accepted {first_ingress_accepted:.0f} before its stop")
     assert int(redis.llen(f"rq:queue:{keys.QUEUE_NAME}")) == 0

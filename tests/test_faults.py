@@ -1,0 +1,218 @@
+"""Faults injected into real processes: workers and Redis killed, stopped and restarted under load.
+
+Each test sends work, injects the fault, then counts: every notification answered 200 (or enqueued) must be
+processed, and handlers must see each one once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import cast
+
+import httpx2 as httpx
+import orjson
+import pytest
+from redis import Redis
+from rq.registry import StartedJobRegistry
+
+from greenq import keys
+from greenq.contract import QUEUE_NAME, SERIALIZER, Envelope
+from greenq.jobqueue import NotificationQueue
+from greenq.local_redis import LocalRedis
+from greenq.procs import free_port, stop_process, wait_for_port
+from tests.conftest import TOKEN, load_sample
+from tests.fault_routers import BLOCK_KEY, SEEN_STREAM
+from tests.test_processes import REPO, env_for, poll
+from tests.test_topology_e2e import distinct_bodies
+
+ABANDONED_AFTER = 5
+MAINTENANCE = 2
+
+
+def seen_ids(redis: Redis) -> list[str]:
+    entries = cast(list[tuple[bytes, dict[bytes, bytes]]], redis.xrange(SEEN_STREAM))
+    return [fields[b"id"].decode() for _, fields in entries]
+
+
+def start_worker(redis_server: LocalRedis, name: str, **env: str) -> subprocess.Popen[bytes]:
+    environment = env_for(
+        redis_server,
+        GREENQ_ROUTER="tests.fault_routers:blocking_router",
+        GREENQ_ABANDONED_JOB_SECONDS=str(ABANDONED_AFTER),
+        GREENQ_MAINTENANCE_INTERVAL_SECONDS=str(MAINTENANCE),
+        GREENQ_METRICS_PORT="0",
+        **env,
+    )
+    # Own process group: a kill takes the worker and its RQ scheduler child, like a container stop.
+    return subprocess.Popen(
+        [sys.executable, "-m", "greenq", "worker", "--name", name],
+        env=environment,
+        cwd=REPO,
+        start_new_session=True,
+    )
+
+
+def kill_group(process: subprocess.Popen[bytes], sig: int) -> None:
+    os.killpg(process.pid, sig)
+    process.wait(30)
+
+
+def batch_of(count: int) -> list[Envelope]:
+    text = load_sample("incomingMessageReceived__textMessage.json")
+    return [
+        Envelope(body=orjson.dumps({**text, "idMessage": f"K{n:04d}"}).decode(), source="webhook")
+        for n in range(count)
+    ]
+
+
+def started_jobs(redis: Redis) -> int:
+    return len(StartedJobRegistry(QUEUE_NAME, connection=redis, serializer=SERIALIZER).get_job_ids())
+
+
+@pytest.mark.slow
+def test_a_killed_workers_batch_is_processed_by_another_worker_once(
+    redis_server: LocalRedis, redis_conn: Redis
+) -> None:
+    redis_conn.set(BLOCK_KEY, 1)
+    NotificationQueue(redis_conn).enqueue(batch_of(20))
+    first = start_worker(redis_server, "doomed")
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        poll(lambda: started_jobs(redis_conn) == 1, 30, "the first worker to start the batch")
+        kill_group(first, signal.SIGKILL)  # mid-batch: nothing of it is committed
+        killed_at = time.monotonic()
+        redis_conn.delete(BLOCK_KEY)
+        second = start_worker(redis_server, "rescuer")
+        poll(lambda: len(seen_ids(redis_conn)) >= 20, 90, "another worker to re-run the abandoned batch")
+        recovered_in = time.monotonic() - killed_at
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                kill_group(process, signal.SIGTERM)
+
+    assert sorted(seen_ids(redis_conn)) == sorted(f"K{n:04d}" for n in range(20))  # each exactly once
+    assert recovered_in < ABANDONED_AFTER + MAINTENANCE + 20
+    print(f"worker-kill: 20 notifications, re-run once by another worker {recovered_in:.1f} s after the kill")
+
+
+@pytest.mark.slow
+def test_sigterm_lets_the_worker_finish_its_batch(redis_server: LocalRedis, redis_conn: Redis) -> None:
+    redis_conn.set(BLOCK_KEY, 1)
+    NotificationQueue(redis_conn).enqueue(batch_of(10))
+    worker = start_worker(redis_server, "rolling")
+    try:
+        poll(lambda: started_jobs(redis_conn) == 1, 30, "the worker to start the batch")
+        os.killpg(worker.pid, signal.SIGTERM)  # a rolling restart asks politely...
+        redis_conn.delete(BLOCK_KEY)  # ...while the batch is still running
+        assert worker.wait(60) == 0
+    finally:
+        if worker.poll() is None:
+            kill_group(worker, signal.SIGKILL)
+
+    assert len(seen_ids(redis_conn)) == 10
+    assert started_jobs(redis_conn) == 0
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[LocalRedis]:
+    server = LocalRedis(tmp_path / "redis", appendfsync="always").start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.slow
+def test_redis_killed_under_load_loses_nothing_that_was_answered_200(
+    own_redis: LocalRedis, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = env_for(
+        own_redis,
+        GREENQ_ABANDONED_JOB_SECONDS=str(ABANDONED_AFTER),
+        GREENQ_MAINTENANCE_INTERVAL_SECONDS=str(MAINTENANCE),
+        GREENQ_METRICS_PORT="0",
+        GREENQ_REDIS_SOCKET_TIMEOUT="2",
+    )
+    ingress = subprocess.Popen(
+        [sys.executable, "-m", "greenq", "ingress", "--port", str(port)],
+        env=env,
+        cwd=REPO,
+        start_new_session=True,
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "greenq", "worker", "--name", "survivor"],
+        env=env,
+        cwd=REPO,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    accepted: set[str] = set()
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    done = threading.Semaphore(0)
+    client = httpx.Client(timeout=30, limits=httpx.Limits(max_connections=8))
+
+    def deliver(item: tuple[str, bytes]) -> None:
+        id_message, body = item
+        try:
+            status = client.post(
+                f"{url}/green-api/webhook/", content=body, headers={"Authorization": TOKEN}
+            ).status_code
+        except httpx.HTTPError:
+            status = 0
+        with lock:
+            statuses[status] = statuses.get(status, 0) + 1
+            if status == 200:
+                accepted.add(id_message)
+        done.release()
+
+    try:
+        wait_for_port("127.0.0.1", port, 30, ingress)
+        with client, ThreadPoolExecutor(max_workers=8) as pool:
+            futures = [pool.submit(deliver, item) for item in distinct_bodies(1500)]
+            for _ in range(500):
+                done.acquire(timeout=60)
+            assert own_redis.process is not None
+            own_redis.process.kill()  # SIGKILL: no shutdown, no final fsync
+            own_redis.process.wait(10)
+            killed_at = time.monotonic()
+            poll(lambda: httpx.get(f"{url}/readyz", timeout=5).status_code == 503, 30, "readiness to go red")
+            restarted = LocalRedis(
+                own_redis.data_dir, port=own_redis.port, password=own_redis.password
+            ).start()
+            own_redis.process = restarted.process
+            poll(lambda: httpx.get(f"{url}/readyz", timeout=5).status_code == 200, 60, "readiness to recover")
+            ready_after = time.monotonic() - killed_at
+            for future in futures:
+                future.result()
+        redis = Redis.from_url(own_redis.url)
+
+        def all_accepted_processed() -> bool:
+            return accepted <= set(stream_ids(redis))
+
+        poll(all_accepted_processed, 120, "every accepted notification to be processed")
+        processed = stream_ids(redis)
+    finally:
+        for process in (ingress, worker):
+            stop_process(process, timeout=30)
+
+    report = {"statuses": statuses, "accepted": len(accepted), "ready_after_s": round(ready_after, 1)}
+    assert accepted <= set(processed), report  # zero loss among 200s
+    assert len(processed) == len(set(processed)), report  # and nothing processed twice
+    assert statuses.get(200, 0) > 1000, report
+    print(f"redis-kill: {report}")
+
+
+def stream_ids(redis: Redis) -> list[str]:
+    ids: list[str] = []
+    for stream in cast(list[bytes], redis.keys(f"{keys.EVENT_STREAM_PREFIX}*")):
+        entries = cast(list[tuple[bytes, dict[bytes, bytes]]], redis.xrange(stream))
+        ids.extend(fields[b"id_message"].decode() for _, fields in entries)
+    return ids
