@@ -61,11 +61,19 @@ def topology_pids(pipeline: LocalPipeline) -> dict[str, int]:
     return found
 
 
-def main(seconds: int = 60, connections: int = 32) -> dict[str, Any]:
+def main(seconds: int = 60, connections: int = 32, appendfsync: str = "always") -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="greenq-bench-e2e-"))
     os.environ.update(GREENQ_STREAM_MAXLEN="10000000", GREENQ_LOG_LEVEL="INFO")
     pipeline = LocalPipeline(
-        UpOptions(ingress=2, workers=2, port=free_port(), data_dir=work, nginx=True, log_dir=work / "logs"),
+        UpOptions(
+            ingress=2,
+            workers=2,
+            port=free_port(),
+            data_dir=work,
+            nginx=True,
+            log_dir=work / "logs",
+            appendfsync=appendfsync,
+        ),
         out=io.StringIO(),
     )
     pipeline.start()
@@ -81,25 +89,27 @@ def main(seconds: int = 60, connections: int = 32) -> dict[str, Any]:
         load_seconds = time.monotonic() - started
         backlog = int(redis.llen(f"rq:queue:{keys.QUEUE_NAME}"))
         accepted = result.requests - result.non_2xx
+        # The ingresses' own count also includes requests in flight when wrk stopped: wait for those too.
+        server_accepted = sum(
+            scrape_sum(f"{child.url}/metrics", 'greenq_ingress_requests_total{outcome="accepted"}')
+            for child in pipeline.children
+            if child.role == "ingress"
+        )
         deadline = time.monotonic() + 300
-        while processed(redis) < accepted and time.monotonic() < deadline:
+        while processed(redis) < server_accepted and time.monotonic() < deadline:
             time.sleep(0.2)
         drain_seconds = time.monotonic() - started
         done = processed(redis)
         pids = topology_pids(pipeline)
         rss = {name: peak_rss_mb(pid) for name, pid in pids.items()}
         cpu = {name: round(cpu_seconds(pid), 1) for name, pid in pids.items()}
-        server_accepted = sum(
-            scrape_sum(f"{child.url}/metrics", 'greenq_ingress_requests_total{outcome="accepted"}')
-            for child in pipeline.children
-            if child.role == "ingress"
-        )
         batches = [
             scrape_sum(c.url, "greenq_batch_size_count") for c in pipeline.children if c.role == "worker"
         ]
     finally:
         pipeline.stop()
     summary = {
+        "appendfsync": appendfsync,
         "seconds": seconds,
         "connections": connections,
         "offered_per_second": result.requests / load_seconds,
@@ -120,7 +130,7 @@ def main(seconds: int = 60, connections: int = 32) -> dict[str, Any]:
         "cpu_seconds": cpu,
         "max_rss_mb": max(rss.values()),
     }
-    save("e2e", summary)
+    save("e2e" if appendfsync == "always" else f"e2e-{appendfsync}", summary)
     return summary
 
 

@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     ingress.add_argument("--host", help="bind address (GREENQ_HOST)")
     ingress.add_argument("--port", type=int, help="port (GREENQ_PORT)")
     ingress.add_argument("--processes", type=int, help="uvicorn worker processes (GREENQ_PROCESSES)")
-    ingress.add_argument("--metrics-dir", help="prometheus multiprocess dir (default: a fresh temp dir)")
+    ingress.add_argument("--metrics-dir", help="metrics dir when --processes > 1 (default: a fresh temp dir)")
     ingress.set_defaults(run=_run_ingress)
 
     worker = commands.add_parser("worker", help="run a validating, routing RQ worker")
@@ -60,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--data-dir", type=Path, default=Path(".greenq"), help="Redis data, token, metrics")
     up.add_argument("--redis-url", help="use this Redis instead of starting redis-server")
     up.add_argument("--log-dir", type=Path, help="write each process's logs to DIR/<name>.log")
+    up.add_argument(
+        "--appendfsync",
+        choices=("always", "everysec"),
+        default="always",
+        help="Redis fsync policy; everysec is faster but may lose ~1 s of accepted notifications on a crash",
+    )
     up.add_argument(
         "--nginx",
         action=argparse.BooleanOptionalAction,
@@ -86,12 +92,14 @@ def _run_ingress(args: argparse.Namespace) -> int:
 
     settings = IngressSettings(**_overrides(args, "host", "port", "processes"))  # type: ignore[arg-type]
     configure_logging(settings.log_level)
-    metrics_dir = Path(args.metrics_dir or tempfile.mkdtemp(prefix="greenq-ingress-metrics-"))
-    shutil.rmtree(metrics_dir, ignore_errors=True)
-    metrics_dir.mkdir(parents=True)
-    # Set before any ingress process imports prometheus_client, so all of them write to shared files.
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-    os.environ["GREENQ_METRICS_DIR"] = str(metrics_dir)
+    if settings.processes > 1:
+        # Several uvicorn processes share one port: their metrics go to files that /metrics adds up. Set
+        # before any of them imports prometheus_client. (One process keeps its cheaper in-memory values.)
+        metrics_dir = Path(args.metrics_dir or tempfile.mkdtemp(prefix="greenq-ingress-metrics-"))
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        os.environ["GREENQ_METRICS_DIR"] = str(metrics_dir)
     for name in ("host", "port"):
         os.environ[f"GREENQ_{name.upper()}"] = str(getattr(settings, name))
 
@@ -140,5 +148,6 @@ def _run_up(args: argparse.Namespace) -> int:
         redis_url=args.redis_url,
         nginx=args.nginx,
         log_dir=args.log_dir,
+        appendfsync=args.appendfsync,
     )
     return run_up(options)

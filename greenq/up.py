@@ -40,6 +40,8 @@ class UpOptions:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     #: Each process's output goes to ``<log_dir>/<name>.log`` instead of this terminal.
     log_dir: Path | None = None
+    #: fsync policy of the private Redis: ``always`` (a 200 survives a crash) or the ``everysec`` opt-in.
+    appendfsync: str = "always"
 
 
 @dataclass
@@ -127,8 +129,10 @@ class LocalPipeline:
         return 0
 
     def _start_redis(self, data_dir: Path) -> str:
-        self.redis = LocalRedis(data_dir / "redis").start()
-        self.out.write(f"redis-server on 127.0.0.1:{self.redis.port} (AOF, appendfsync always)\n")
+        self.redis = LocalRedis(data_dir / "redis", appendfsync=self.options.appendfsync).start()
+        self.out.write(
+            f"redis-server on 127.0.0.1:{self.redis.port} (AOF, appendfsync {self.options.appendfsync})\n"
+        )
         return self.redis.url
 
     def _environment(self, data_dir: Path, redis_url: str) -> dict[str, str]:

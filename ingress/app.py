@@ -18,6 +18,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from greenq.logs import fields
 from greenq.settings import IngressSettings
@@ -28,7 +29,27 @@ from ingress.webhook import WebhookEndpoint
 log = logging.getLogger("greenq.ingress")
 
 
-def create_app(settings: IngressSettings, connection: Redis | None = None) -> FastAPI:
+class IngressApp:
+    """The outer ASGI app: POSTs to the webhook path go straight to the endpoint; all else to FastAPI.
+
+    FastAPI's middleware stack (error, telemetry, exit-stack middlewares, routing) costs more per request
+    than everything the webhook does, so the hot path skips it. The same endpoint is still mounted in
+    FastAPI (for the 405 on other methods) and documented in its OpenAPI schema.
+    """
+
+    def __init__(self, api: FastAPI, webhook: WebhookEndpoint, webhook_path: str) -> None:
+        self.api = api
+        self._webhook = webhook
+        self._path = webhook_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == self._path:
+            await self._webhook(scope, receive, send)
+        else:
+            await self.api(scope, receive, send)
+
+
+def create_app(settings: IngressSettings, connection: Redis | None = None) -> IngressApp:
     """The ASGI app; ``connection`` lets tests and embedders supply their own Redis client."""
     parts = build_components(settings, connection)
 
@@ -60,7 +81,8 @@ def create_app(settings: IngressSettings, connection: Redis | None = None) -> Fa
     )
     app.state.components = parts
 
-    app.router.routes.insert(0, Route(settings.webhook_path, WebhookEndpoint(parts), methods=["POST"]))
+    webhook = WebhookEndpoint(parts)
+    app.router.routes.insert(0, Route(settings.webhook_path, webhook, methods=["POST"]))
     app.openapi = lambda: _openapi(app, settings.webhook_path)  # type: ignore[method-assign]
 
     @app.get("/healthz")
@@ -82,7 +104,7 @@ def create_app(settings: IngressSettings, connection: Redis | None = None) -> Fa
         body = render(parts.registry, settings.metrics_dir)
         return PlainTextResponse(body, media_type=CONTENT_TYPE_LATEST)
 
-    return app
+    return IngressApp(app, webhook, settings.webhook_path)
 
 
 def _openapi(app: FastAPI, webhook_path: str) -> dict[str, Any]:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-
 from greenq.logs import configure_logging
 from greenq.settings import IngressSettings
-from ingress.app import create_app
+from ingress.app import IngressApp, create_app
 
 
-def app_factory() -> FastAPI:
+def app_factory() -> IngressApp:
     """``uvicorn --factory ingress.asgi:app_factory``; settings come from GREENQ_* variables."""
     settings = IngressSettings()
     configure_logging(settings.log_level)

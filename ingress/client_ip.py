@@ -59,10 +59,10 @@ class ClientAddressPolicy:
         return peer_ip
 
     def check(self, peer: str | None, forwarded_for: str | None, real_ip: str | None) -> IPAddress | None:
-        """The client address; raises :class:`Forbidden` when an allowlist is set and it is outside."""
-        client = self.client_address(peer, forwarded_for, real_ip)
+        """The client address (None without an allowlist); raises :class:`Forbidden` when it is outside."""
         if not self._allowed:
-            return client
+            return None  # no allowlist: the address is not needed, so do not spend time parsing it
+        client = self.client_address(peer, forwarded_for, real_ip)
         if client is None or not any(client in network for network in self._allowed):
             raise Forbidden(f"source address {client} is not allowed")
         return client

@@ -20,6 +20,7 @@ REQUEST_OUTCOMES: Final = (
     "too_large",  # 413: body over the limit
     "bad_request",  # 400: empty, not JSON, or not a JSON object
     "unavailable",  # 503: Redis unreachable or the write failed
+    "internal_error",  # 500: a bug in the ingress (logged with its traceback)
 )
 
 LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)

@@ -13,7 +13,6 @@ import time
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from greenq.contract import Envelope
@@ -37,16 +36,20 @@ class WebhookEndpoint:
         started = time.perf_counter()
         request = Request(scope, receive)
         request_id = os.urandom(16).hex()
+        status = 200
         try:
             job_id = await self._accept(request, request_id)
         except IngressRefusal as refusal:
-            response = self._refuse(request, request_id, refusal, started)
+            status, payload = refusal.status_code, self._refuse(request, request_id, refusal, started)
+        except Exception:  # a bug: answer 500 (GREEN API resends), log and count it; never drop it silently
+            log.exception("webhook failed unexpectedly", extra=fields(request_id=request_id))
+            self._parts.metrics.requests.labels(outcome="internal_error").inc()
+            status, payload = 500, {"status": "error", "request_id": request_id}
         else:
             self._accepted.inc()
             self._accepted_latency.observe(time.perf_counter() - started)
-            body = {"status": "accepted", "request_id": request_id, "job_id": job_id}
-            response = _json(body, 200, request_id)
-        await response(scope, receive, send)
+            payload = {"status": "accepted", "request_id": request_id, "job_id": job_id}
+        await _send_json(send, status, payload, request_id)
 
     async def _accept(self, request: Request, request_id: str) -> str:
         parts = self._parts
@@ -64,7 +67,9 @@ class WebhookEndpoint:
             parts.metrics.redis_errors.inc()
             raise
 
-    def _refuse(self, request: Request, request_id: str, refusal: IngressRefusal, started: float) -> Response:
+    def _refuse(
+        self, request: Request, request_id: str, refusal: IngressRefusal, started: float
+    ) -> dict[str, str]:
         metrics = self._parts.metrics
         metrics.requests.labels(outcome=refusal.outcome).inc()
         metrics.latency.labels(outcome=refusal.outcome).observe(time.perf_counter() - started)
@@ -80,14 +85,16 @@ class WebhookEndpoint:
                 peer=request.client.host if request.client else None,
             ),
         )
-        body = {"status": "refused", "reason": refusal.reason, "request_id": request_id}
-        return _json(body, refusal.status_code, request_id)
+        return {"status": "refused", "reason": refusal.reason, "request_id": request_id}
 
 
-def _json(body: dict[str, str], status: int, request_id: str) -> Response:
-    return Response(
-        orjson.dumps(body),
-        status_code=status,
-        media_type="application/json",
-        headers={"X-Request-ID": request_id},
-    )
+async def _send_json(send: Send, status: int, payload: dict[str, str], request_id: str) -> None:
+    """The whole response in two ASGI messages, without building a Response object per request."""
+    body = orjson.dumps(payload)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-request-id", request_id.encode()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
