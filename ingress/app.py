@@ -14,9 +14,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
-from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -49,7 +48,7 @@ class IngressApp:
             await self.api(scope, receive, send)
 
 
-def create_app(settings: IngressSettings, connection: Redis | None = None) -> IngressApp:
+def create_app(settings: IngressSettings, connection: AsyncRedis | None = None) -> IngressApp:
     """The ASGI app; ``connection`` lets tests and embedders supply their own Redis client."""
     parts = build_components(settings, connection)
 
@@ -69,7 +68,7 @@ def create_app(settings: IngressSettings, connection: Redis | None = None) -> In
         await parts.committer.start()
         yield
         await parts.committer.stop()
-        parts.redis.close()
+        await parts.redis.aclose()
 
     app = FastAPI(
         title="greenq ingress",
@@ -94,7 +93,7 @@ def create_app(settings: IngressSettings, connection: Redis | None = None) -> In
     async def readyz() -> Response:
         """Ready when Redis answers, so a balancer stops sending to an ingress that would only 503."""
         try:
-            await run_in_threadpool(parts.redis.ping)
+            await parts.redis.ping()
         except RedisError as error:
             return JSONResponse({"status": "unavailable", "redis": type(error).__name__}, status_code=503)
         return JSONResponse({"status": "ready"})

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
-from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 
-from greenq.redis_conn import connect
+from greenq.redis_conn import connect_async
 from greenq.settings import IngressSettings
 from ingress.auth import TokenAuthenticator
 from ingress.client_ip import ClientAddressPolicy
@@ -21,7 +21,7 @@ class IngressComponents:
     """The per-process pieces; requests only read them."""
 
     settings: IngressSettings
-    redis: Redis
+    redis: AsyncRedis
     auth: TokenAuthenticator
     addresses: ClientAddressPolicy
     committer: GroupCommitter
@@ -29,9 +29,11 @@ class IngressComponents:
     registry: CollectorRegistry
 
 
-def build_components(settings: IngressSettings, connection: Redis | None = None) -> IngressComponents:
+def build_components(settings: IngressSettings, connection: AsyncRedis | None = None) -> IngressComponents:
     redis = (
-        connection if connection is not None else connect(settings.redis_url, settings.redis_socket_timeout)
+        connection
+        if connection is not None
+        else connect_async(settings.redis_url, settings.redis_socket_timeout)
     )
     registry = CollectorRegistry()
     return IngressComponents(

@@ -6,8 +6,7 @@ only then releases the waiting requests: each 200 still means "in Redis". While 
 next batch gathers, so batches grow with load. When the queue already holds a backlog (workers are
 behind, so a notification would wait anyway) the flusher lingers longer (``backlog_delay``): fewer, larger
 jobs cut RQ's fixed per-job cost exactly when the workers need it. One flusher per process
-keeps the enqueue order equal to the arrival order. The blocking Redis call runs in a thread, never on the
-event loop.
+keeps the enqueue order equal to the arrival order. The write is asynchronous: nothing blocks the loop.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from greenq.contract import Envelope
 from ingress.enqueue import Stored
@@ -23,7 +22,7 @@ from ingress.errors import IngressRefusal, Unavailable
 
 log = logging.getLogger("greenq.ingress")
 
-WriteBatch = Callable[[Sequence[Envelope]], Stored]
+WriteBatch = Callable[[Sequence[Envelope]], Awaitable[Stored]]
 
 
 class GroupCommitter:
@@ -88,7 +87,7 @@ class GroupCommitter:
 
     async def _flush(self, batch: list[tuple[Envelope, asyncio.Future[str]]]) -> None:
         try:
-            stored = await asyncio.to_thread(self._write, [envelope for envelope, _ in batch])
+            stored = await self._write([envelope for envelope, _ in batch])
         except IngressRefusal as refusal:
             for _, future in batch:
                 if not future.done():

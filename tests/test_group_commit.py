@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Sequence
 
 import pytest
-from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from rq import Queue
 
 from greenq.contract import Envelope
+from greenq.local_redis import LocalRedis
 from greenq.procs import free_port
 from ingress.enqueue import Enqueuer, Stored
 from ingress.errors import Unavailable
@@ -25,19 +25,23 @@ def stored_request_ids(queue: Queue) -> list[str]:
     return ids
 
 
-async def submit_all(committer: GroupCommitter, envelopes: Sequence[Envelope]) -> list[str]:
-    await committer.start()
-    try:
-        return list(await asyncio.gather(*(committer.submit(e) for e in envelopes)))
-    finally:
-        await committer.stop()
+def envelope(n: int = 0) -> Envelope:
+    return Envelope(body=f'{{"n": {n}}}', source="webhook", request_id=f"r{n:04}")
 
 
-def test_concurrent_requests_share_writes_in_arrival_order(redis_conn: Redis, queue: Queue) -> None:
-    envelopes = [Envelope(body=f'{{"n": {n}}}', source="webhook", request_id=f"r{n:04}") for n in range(500)]
-    committer = GroupCommitter(Enqueuer(redis_conn).enqueue, max_batch=64, max_delay=0.005)
+def test_concurrent_requests_share_writes_in_arrival_order(redis_server: LocalRedis, queue: Queue) -> None:
+    envelopes = [envelope(n) for n in range(500)]
 
-    job_ids = asyncio.run(submit_all(committer, envelopes))
+    async def scenario() -> list[str]:
+        async with AsyncRedis.from_url(redis_server.url) as redis:
+            committer = GroupCommitter(Enqueuer(redis).enqueue, max_batch=64, max_delay=0.005)
+            await committer.start()
+            try:
+                return list(await asyncio.gather(*(committer.submit(e) for e in envelopes)))
+            finally:
+                await committer.stop()
+
+    job_ids = asyncio.run(scenario())
 
     assert len(job_ids) == 500
     assert stored_request_ids(queue) == [e.request_id for e in envelopes]
@@ -46,23 +50,24 @@ def test_concurrent_requests_share_writes_in_arrival_order(redis_conn: Redis, qu
     assert max(len(job.args[0]) for job in queue.get_jobs()) == 64
 
 
-def test_a_request_is_answered_only_after_its_write(redis_conn: Redis, queue: Queue) -> None:
-    release = threading.Event()
-    real = Enqueuer(redis_conn).enqueue
-
-    def slow_write(batch: Sequence[Envelope]) -> Stored:
-        release.wait(5)
-        return real(batch)
-
+def test_a_request_is_answered_only_after_its_write(redis_server: LocalRedis, queue: Queue) -> None:
     async def scenario() -> tuple[bool, int]:
-        committer = GroupCommitter(slow_write, max_delay=0)
-        await committer.start()
-        pending = asyncio.ensure_future(committer.submit(Envelope(body="{}", source="webhook")))
-        await asyncio.sleep(0.05)
-        answered_before_write = pending.done()
-        release.set()
-        await pending
-        await committer.stop()
+        release = asyncio.Event()
+        async with AsyncRedis.from_url(redis_server.url) as redis:
+            real = Enqueuer(redis).enqueue
+
+            async def slow_write(batch: Sequence[Envelope]) -> Stored:
+                await release.wait()
+                return await real(batch)
+
+            committer = GroupCommitter(slow_write, max_delay=0)
+            await committer.start()
+            pending = asyncio.ensure_future(committer.submit(envelope()))
+            await asyncio.sleep(0.05)
+            answered_before_write = pending.done()
+            release.set()
+            await pending
+            await committer.stop()
         return answered_before_write, queue.count
 
     answered_before_write, stored = asyncio.run(scenario())
@@ -72,14 +77,15 @@ def test_a_request_is_answered_only_after_its_write(redis_conn: Redis, queue: Qu
 
 
 def test_failed_write_refuses_every_request_in_the_batch() -> None:
-    dead = Redis(port=free_port(), socket_connect_timeout=0.5, socket_timeout=0.5)
-    committer = GroupCommitter(Enqueuer(dead).enqueue, max_delay=0.01)
-    envelopes = [Envelope(body="{}", source="webhook") for _ in range(10)]
-
     async def scenario() -> list[object]:
+        dead = AsyncRedis(port=free_port(), socket_connect_timeout=0.5, socket_timeout=0.5)
+        committer = GroupCommitter(Enqueuer(dead).enqueue, max_delay=0.01)
         await committer.start()
-        results = await asyncio.gather(*(committer.submit(e) for e in envelopes), return_exceptions=True)
+        results = await asyncio.gather(
+            *(committer.submit(envelope(n)) for n in range(10)), return_exceptions=True
+        )
         await committer.stop()
+        await dead.aclose()
         return list(results)
 
     results = asyncio.run(scenario())
@@ -87,18 +93,17 @@ def test_failed_write_refuses_every_request_in_the_batch() -> None:
     assert all(isinstance(result, Unavailable) for result in results)
 
 
-def test_stop_writes_what_is_pending_then_refuses_new_work(redis_conn: Redis, queue: Queue) -> None:
+def test_stop_writes_what_is_pending_then_refuses_new_work(redis_server: LocalRedis, queue: Queue) -> None:
     async def scenario() -> None:
-        committer = GroupCommitter(Enqueuer(redis_conn).enqueue, max_delay=1.0, max_batch=1000)
-        await committer.start()
-        waiting = [
-            asyncio.ensure_future(committer.submit(Envelope(body="{}", source="webhook"))) for _ in range(3)
-        ]
-        await asyncio.sleep(0)
-        await committer.stop()
-        await asyncio.gather(*waiting)
-        with pytest.raises(Unavailable, match="shutting down"):
-            await committer.submit(Envelope(body="{}", source="webhook"))
+        async with AsyncRedis.from_url(redis_server.url) as redis:
+            committer = GroupCommitter(Enqueuer(redis).enqueue, max_delay=1.0, max_batch=1000)
+            await committer.start()
+            waiting = [asyncio.ensure_future(committer.submit(envelope(n))) for n in range(3)]
+            await asyncio.sleep(0)
+            await committer.stop()
+            await asyncio.gather(*waiting)
+            with pytest.raises(Unavailable, match="shutting down"):
+                await committer.submit(envelope())
 
     asyncio.run(scenario())
 
@@ -107,24 +112,41 @@ def test_stop_writes_what_is_pending_then_refuses_new_work(redis_conn: Redis, qu
 
 @pytest.mark.parametrize(("backlog_delay", "expected_jobs"), [(0.0, 3 + 1 + 9), (0.5, 3 + 1 + 1)])
 def test_a_backlog_makes_the_committer_gather_bigger_batches(
-    redis_conn: Redis, queue: Queue, backlog_delay: float, expected_jobs: int
+    redis_server: LocalRedis, queue: Queue, backlog_delay: float, expected_jobs: int
 ) -> None:
     """With workers behind (3 jobs waiting), trickling requests wait for each other and share one job."""
-    enqueue = Enqueuer(redis_conn).enqueue
-    for _ in range(3):
-        enqueue([Envelope(body="{}", source="webhook")])
 
     async def scenario() -> None:
-        committer = GroupCommitter(enqueue, max_delay=0, backlog_delay=backlog_delay)
-        await committer.start()
-        await committer.submit(Envelope(body="{}", source="webhook"))  # learns the queue depth
-        trickle = []
-        for _ in range(9):
-            trickle.append(asyncio.ensure_future(committer.submit(Envelope(body="{}", source="webhook"))))
-            await asyncio.sleep(0.01)
-        await asyncio.gather(*trickle)
-        await committer.stop()
+        async with AsyncRedis.from_url(redis_server.url) as redis:
+            enqueue = Enqueuer(redis).enqueue
+            for n in range(3):
+                await enqueue([envelope(n)])
+            committer = GroupCommitter(enqueue, max_delay=0, backlog_delay=backlog_delay)
+            await committer.start()
+            await committer.submit(envelope())  # learns the queue depth
+            trickle = []
+            for n in range(9):
+                trickle.append(asyncio.ensure_future(committer.submit(envelope(n))))
+                await asyncio.sleep(0.01)
+            await asyncio.gather(*trickle)
+            await committer.stop()
 
     asyncio.run(scenario())
 
     assert queue.count == expected_jobs
+
+
+def test_the_stored_job_is_exactly_what_rq_writes(redis_server: LocalRedis, queue: Queue) -> None:
+    """Recorded-then-replayed commands leave a job RQ itself can fetch and run."""
+
+    async def scenario() -> Stored:
+        async with AsyncRedis.from_url(redis_server.url) as redis:
+            return await Enqueuer(redis).enqueue([envelope(7)])
+
+    stored = asyncio.run(scenario())
+
+    [job] = queue.get_jobs()
+    assert job.id == stored.job_id
+    assert job.func_name == "workers.jobs.process_batch"
+    assert [Envelope.from_wire(w).request_id for w in job.args[0]] == ["r0007"]
+    assert stored.queue_depth == 1

@@ -149,9 +149,7 @@ class Probe:
 
 
 def make_probe(settings_: IngressSettings, redis_conn: Redis, queue: Queue, peer: str = "127.0.0.1") -> Any:
-    client = TestClient(
-        create_app(settings_, connection=redis_conn), client=(peer, 1), follow_redirects=False
-    )
+    client = TestClient(create_app(settings_), client=(peer, 1), follow_redirects=False)
     return client, Probe(client, queue)
 
 

@@ -22,7 +22,8 @@ TEXT_SAMPLE = (SAMPLES_DIR / "incomingMessageReceived__textMessage.json").read_b
 
 
 def make_client(settings: IngressSettings, connection: Redis, peer: str = "127.0.0.1") -> TestClient:
-    return TestClient(create_app(settings, connection=connection), client=(peer, 40000))
+    del connection  # the app makes its own asyncio client from settings.redis_url (same server)
+    return TestClient(create_app(settings), client=(peer, 40000))
 
 
 @pytest.fixture

@@ -31,9 +31,7 @@ WEBHOOK = "/green-api/webhook/"
 
 @pytest.fixture
 def client(ingress_settings: IngressSettings, redis_conn: Redis) -> Iterator[TestClient]:
-    with TestClient(
-        create_app(ingress_settings, connection=redis_conn), client=("127.0.0.1", 1)
-    ) as test_client:
+    with TestClient(create_app(ingress_settings), client=("127.0.0.1", 1)) as test_client:
         yield test_client
 
 

@@ -309,7 +309,7 @@ def test_the_app_compares_every_configured_token(
 ) -> None:
     tokens = {f"instance-{index}": SecretStr(f"token-number-{index}-{'x' * index}") for index in range(5)}
     settings_ = ingress_settings.model_copy(update={"tokens": tokens})
-    with TestClient(create_app(settings_, connection=redis_conn), client=("127.0.0.1", 1)) as client:
+    with TestClient(create_app(settings_), client=("127.0.0.1", 1)) as client:
         for sent, status in [
             ("token-number-0-", 200),  # first
             ("token-number-2-xx", 200),  # middle
