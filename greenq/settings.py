@@ -105,7 +105,7 @@ class IngressSettings(CommonSettings):
         default=1.0, ge=0, description="Longest a request waits for others to share its write (group commit)."
     )
     batch_backlog_delay_ms: float = Field(
-        default=10.0,
+        default=20.0,
         ge=0,
         description="The same wait while the queue has a backlog (bigger jobs, fewer of them).",
     )
