@@ -6,7 +6,6 @@ are right even when this worker is idle.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final
@@ -18,6 +17,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from greenq import keys
+from greenq.status import read_backlog
 from workers.outcomes import Outcome
 
 DURATION_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
@@ -83,7 +83,6 @@ class RedisStateCollector(Collector):
 
     def __init__(self, connection: Redis, queue_name: str = keys.QUEUE_NAME) -> None:
         self._redis = connection
-        self._queue_key = f"rq:queue:{queue_name}"
         self._queue_name = queue_name
 
     def collect(self) -> Iterator[Metric]:
@@ -104,37 +103,15 @@ class RedisStateCollector(Collector):
         yield GaugeMetricFamily("greenq_workers_alive", "RQ workers registered for the queue.", value=workers)
 
     def _read(self) -> tuple[int, float, int, int]:
+        backlog = read_backlog(self._redis, self._queue_name)
         pipe = self._redis.pipeline(transaction=False)
-        pipe.llen(self._queue_key)
-        pipe.lindex(self._queue_key, 0)
         pipe.xlen(keys.DEAD_LETTER_STREAM)
         pipe.scard(f"rq:workers:{self._queue_name}")
-        depth, oldest_id, dead, workers = pipe.execute()
-        age = 0.0
-        if oldest_id:
-            job_id = oldest_id.decode() if isinstance(oldest_id, bytes) else str(oldest_id)
-            enqueued = self._redis.hget(f"rq:job:{job_id}", "enqueued_at")
-            age = _age_seconds(enqueued)
-        return int(depth), age, int(dead), int(workers)
+        dead, workers = pipe.execute()
+        return backlog.depth, backlog.oldest_age_seconds, int(dead), int(workers)
 
 
 def _gauge(name: str, doc: str, value: float, queue: str) -> GaugeMetricFamily:
     family = GaugeMetricFamily(name, doc, labels=["queue"])
     family.add_metric([queue], value)
     return family
-
-
-def _age_seconds(enqueued_at: object) -> float:
-    """Seconds since RQ's ``enqueued_at`` (an ISO-8601 UTC string), 0 when absent or unreadable."""
-    if not isinstance(enqueued_at, bytes | str):
-        return 0.0
-    from datetime import UTC, datetime
-
-    text = enqueued_at.decode() if isinstance(enqueued_at, bytes) else enqueued_at
-    try:
-        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return 0.0
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=UTC)
-    return max(0.0, time.time() - stamp.timestamp())
