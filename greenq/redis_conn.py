@@ -2,30 +2,38 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+#: A dropped connection is retried this often, with this backoff, before the caller sees the error.
+RECONNECT_RETRIES = 2
+
+
+def _options(socket_timeout: float) -> dict[str, Any]:
+    """What both clients share: bounded timeouts (fail fast, then 503) and periodic health checks."""
+    return {
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": socket_timeout,
+        "health_check_interval": 30,
+    }
+
+
+def _backoff() -> ExponentialBackoff:
+    return ExponentialBackoff(cap=1.0, base=0.05)
+
 
 def connect(url: str, socket_timeout: float) -> Redis:
     """A client that fails fast (bounded timeouts) and retries a dropped connection a few times."""
-    return Redis.from_url(
-        url,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=socket_timeout,
-        health_check_interval=30,
-        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=2),
-    )
+    return Redis.from_url(url, retry=Retry(_backoff(), retries=RECONNECT_RETRIES), **_options(socket_timeout))
 
 
 def connect_async(url: str, socket_timeout: float) -> AsyncRedis:
     """The asyncio twin of :func:`connect`, for the ingress's event loop."""
     return AsyncRedis.from_url(
-        url,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=socket_timeout,
-        health_check_interval=30,
-        retry=AsyncRetry(ExponentialBackoff(cap=1.0, base=0.05), retries=2),
+        url, retry=AsyncRetry(_backoff(), retries=RECONNECT_RETRIES), **_options(socket_timeout)
     )
