@@ -21,6 +21,11 @@ PLACEHOLDER_TOKENS = frozenset(
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
+#: What a webhook token may hold: printable ASCII. Anything else arrives decoded as latin-1, never matching.
+_HEADER_TOKEN_CHARS = frozenset(chr(code) for code in range(0x20, 0x7F))
+
+_IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+
 
 def _split_csv(value: object) -> object:
     """Turn ``"a, b"`` into ``["a", "b"]``; JSON-looking text and lists pass through unchanged."""
@@ -32,6 +37,32 @@ def _split_csv(value: object) -> object:
             return json.loads(text)
         return [part.strip() for part in text.split(",") if part.strip()]
     return value
+
+
+def parse_networks(value: object) -> object:
+    """Comma-separated text to a list; IPv4-mapped IPv6 entries (``::ffff:10.0.0.1``) folded to IPv4.
+
+    The ingress folds a mapped client address to IPv4 before matching, so a mapped entry kept as IPv6
+    would never match anything.
+    """
+    items = _split_csv(value)
+    if not isinstance(items, list):
+        return items
+    return [_fold_mapped(item) for item in items]
+
+
+def _fold_mapped(item: object) -> object:
+    text = str(item).strip() if isinstance(item, str | IPNetwork) else None
+    if text is None or ":" not in text:
+        return item
+    try:
+        network = ipaddress.IPv6Network(text, strict=False)
+    except ValueError:
+        return item  # pydantic reports it with the field's name
+    if network.prefixlen < 96 or not network.subnet_of(_IPV4_MAPPED):
+        return item
+    mapped = network.network_address.ipv4_mapped
+    return ipaddress.IPv4Network(f"{mapped}/{network.prefixlen - 96}", strict=False)
 
 
 def parse_tokens(value: object) -> dict[str, SecretStr]:
@@ -63,6 +94,11 @@ def parse_tokens(value: object) -> dict[str, SecretStr]:
     for name, token in pairs.items():
         if token.lower() in PLACEHOLDER_TOKENS:
             raise ValueError(f"token {name!r} is empty or a placeholder; set a real secret")
+        if not set(token) <= _HEADER_TOKEN_CHARS:
+            raise ValueError(
+                f"token {name!r} has characters an Authorization header cannot carry as sent (only "
+                "printable ASCII; headers arrive as latin-1), so it could never match (value not shown)"
+            )
     return {name: SecretStr(token) for name, token in pairs.items()}
 
 
@@ -86,6 +122,8 @@ class CommonSettings(BaseSettings):
 
 class IngressSettings(CommonSettings):
     """The webhook receiver."""
+
+    model_config = SettingsConfigDict(hide_input_in_errors=True)  # errors must never echo a token
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
@@ -114,7 +152,7 @@ class IngressSettings(CommonSettings):
     )
 
     _split_networks = field_validator("allowed_ips", "trusted_proxies", mode="before")(
-        classmethod(lambda cls, v: _split_csv(v))
+        classmethod(lambda cls, v: parse_networks(v))
     )
 
     @field_validator("tokens", mode="before")

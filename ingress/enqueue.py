@@ -32,8 +32,8 @@ class Enqueuer:
 
     def __init__(self, connection: AsyncRedis) -> None:
         self._redis = connection
-        # Only used to create pipelines that record commands; it never connects.
-        self._recorder = NotificationQueue(Redis())
+        # Records pipelines; it reaches Redis once (RQ reads the server version), the configured one.
+        self._recorder = NotificationQueue(_same_server(connection))
 
     async def enqueue(self, envelopes: Sequence[Envelope]) -> Stored:
         """One round trip: the job's MULTI/EXEC plus the queue length (the group commit's backlog signal)."""
@@ -48,3 +48,10 @@ class Enqueuer:
         except RedisError as error:
             raise Unavailable(f"could not write to Redis: {type(error).__name__}") from error
         return Stored(job_id, int(results[-1]))
+
+
+def _same_server(connection: AsyncRedis) -> Redis:
+    """A sync client for the server ``connection`` points at (never a default address)."""
+    options = connection.connection_pool.connection_kwargs
+    wanted = ("host", "port", "db", "username", "password")
+    return Redis(**{name: options[name] for name in wanted if name in options})

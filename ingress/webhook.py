@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 from greenq.contract import Envelope
 from greenq.logs import fields
 from ingress.body import check_declared_length, decode_notification_body, read_limited
+from ingress.client_ip import join_header_lines
 from ingress.components import IngressComponents
 from ingress.errors import IngressRefusal
 
@@ -55,7 +56,12 @@ class WebhookEndpoint:
         parts = self._parts
         headers = request.headers
         client = request.client.host if request.client else None
-        parts.addresses.check(client, headers.get("x-forwarded-for"), headers.get("x-real-ip"))
+        if parts.addresses.enabled:
+            parts.addresses.check(
+                client,
+                join_header_lines(headers.getlist("x-forwarded-for")),
+                join_header_lines(headers.getlist("x-real-ip")),  # two lines: not an address, refused
+            )
         token_id = parts.auth.authenticate(headers.getlist("authorization"))
         limit = parts.settings.max_body_bytes
         check_declared_length(headers.get("content-length"), limit)

@@ -15,7 +15,6 @@ import select
 import socket
 import string
 import subprocess
-import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -38,12 +37,12 @@ from starlette.testclient import TestClient
 
 from greenq.contract import Envelope
 from greenq.local_redis import LocalRedis
-from greenq.procs import free_port, stop_process, wait_for_port
 from greenq.settings import IngressSettings
 from ingress.app import create_app
 from ingress.client_ip import ClientAddressPolicy, IPNetwork
 from ingress.errors import Forbidden
 from tests.conftest import OTHER_TOKEN, SAMPLES_DIR, TOKEN
+from tests.ingress_process import ingress_env, running_ingress
 
 REPO = Path(__file__).resolve().parent.parent
 WEBHOOK: Final = "/green-api/webhook/"
@@ -495,23 +494,9 @@ class RealIngress:
 
 @pytest.fixture(scope="module")
 def real_ingress(redis_server: LocalRedis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealIngress]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GREENQ_", "PROMETHEUS_"))}
-    env.update(GREENQ_REDIS_URL=redis_server.url, GREENQ_TOKENS=f"tests={TOKEN}")
     log = tmp_path_factory.mktemp("real-ingress") / "output.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "greenq", "ingress", "--port", str(port)],
-            env=env,
-            cwd=REPO,
-            stdout=sink,
-            stderr=sink,
-        )
-        try:
-            wait_for_port("127.0.0.1", port, 30, process)
-            yield RealIngress(f"http://127.0.0.1:{port}", port, process, log)
-        finally:
-            stop_process(process)
+    with running_ingress(ingress_env(redis_server.url, TOKEN), log) as (port, process):
+        yield RealIngress(f"http://127.0.0.1:{port}", port, process, log)
 
 
 REQUEST_HEAD: Final = f"POST {WEBHOOK} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {TOKEN}\r\n".encode()
