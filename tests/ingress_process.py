@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,13 +11,6 @@ from pathlib import Path
 from greenq.procs import free_port, stop_process, wait_for_port
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def ingress_env(redis_url: str, token: str, **extra: str) -> dict[str, str]:
-    """Our environment minus GREENQ_/PROMETHEUS_ settings, plus Redis, one token and ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GREENQ_", "PROMETHEUS_"))}
-    env.update({"GREENQ_REDIS_URL": redis_url, "GREENQ_TOKENS": f"tests={token}", **extra})
-    return env
 
 
 @contextmanager

@@ -18,10 +18,11 @@ from rq import Queue
 
 from greenq.local_redis import LocalRedis
 from greenq.procs import free_port
-from tests.ingress_process import REPO, ingress_env, running_ingress
+from tests.conftest import TOKEN
+from tests.ingress_process import REPO, running_ingress
 from tests.test_hostile import exchange, status_of
+from tests.test_processes import env_for
 
-TOKEN: Final = "xff-test-token-91c2"
 GREEN_API_IP: Final = "51.250.84.44"
 OUTSIDER_IP: Final = "198.51.100.9"
 BODY: Final = (Path(__file__).parent / "samples" / "stateInstanceChanged__default.json").read_bytes()
@@ -31,7 +32,7 @@ BODY: Final = (Path(__file__).parent / "samples" / "stateInstanceChanged__defaul
 def allowlisting_ingress(
     redis_server: LocalRedis, tmp_path: Path, allowed: str, trusted: str
 ) -> Iterator[int]:
-    env = ingress_env(redis_server.url, TOKEN, GREENQ_ALLOWED_IPS=allowed, GREENQ_TRUSTED_PROXIES=trusted)
+    env = env_for(redis_server, GREENQ_ALLOWED_IPS=allowed, GREENQ_TRUSTED_PROXIES=trusted)
     with running_ingress(env, tmp_path / "ingress.log") as (port, _):
         yield port
 
@@ -109,7 +110,7 @@ def test_defect10_a_non_ascii_token_is_refused_at_start_up_without_echoing_it(
     redis_server: LocalRedis,
 ) -> None:
     secret = "pässwörd-never-matches-ßecret"
-    env = ingress_env(redis_server.url, TOKEN, GREENQ_TOKENS=f"tenant={secret}")
+    env = env_for(redis_server, GREENQ_TOKENS=f"tenant={secret}")
 
     done = subprocess.run(
         [sys.executable, "-m", "greenq", "ingress", "--port", str(free_port())],

@@ -42,7 +42,8 @@ from ingress.app import create_app
 from ingress.client_ip import ClientAddressPolicy, IPNetwork
 from ingress.errors import Forbidden
 from tests.conftest import OTHER_TOKEN, SAMPLES_DIR, TOKEN
-from tests.ingress_process import ingress_env, running_ingress
+from tests.ingress_process import running_ingress
+from tests.test_processes import env_for
 
 REPO = Path(__file__).resolve().parent.parent
 WEBHOOK: Final = "/green-api/webhook/"
@@ -495,7 +496,7 @@ class RealIngress:
 @pytest.fixture(scope="module")
 def real_ingress(redis_server: LocalRedis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealIngress]:
     log = tmp_path_factory.mktemp("real-ingress") / "output.log"
-    with running_ingress(ingress_env(redis_server.url, TOKEN), log) as (port, process):
+    with running_ingress(env_for(redis_server), log) as (port, process):
         yield RealIngress(f"http://127.0.0.1:{port}", port, process, log)
 
 
