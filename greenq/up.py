@@ -20,7 +20,7 @@ from types import FrameType
 from typing import TextIO
 
 from greenq.local_nginx import LocalNginx, find_nginx
-from greenq.local_redis import LocalRedis
+from greenq.local_redis import DEFAULT_MAXMEMORY, LocalRedis
 from greenq.procs import free_port, stop_process, wait_for_port
 from greenq.settings import DEFAULT_MAX_BODY_BYTES
 
@@ -42,6 +42,8 @@ class UpOptions:
     log_dir: Path | None = None
     #: fsync policy of the private Redis: ``always`` (a 200 survives a crash) or the ``everysec`` opt-in.
     appendfsync: str = "always"
+    #: Memory limit of the private Redis (noeviction: when full, the ingress answers 503).
+    maxmemory: str = DEFAULT_MAXMEMORY
 
 
 @dataclass
@@ -129,9 +131,13 @@ class LocalPipeline:
         return 0
 
     def _start_redis(self, data_dir: Path) -> str:
-        self.redis = LocalRedis(data_dir / "redis", appendfsync=self.options.appendfsync).start()
+        options = self.options
+        self.redis = LocalRedis(
+            data_dir / "redis", appendfsync=options.appendfsync, maxmemory=options.maxmemory
+        ).start()
         self.out.write(
-            f"redis-server on 127.0.0.1:{self.redis.port} (AOF, appendfsync {self.options.appendfsync})\n"
+            f"redis-server on 127.0.0.1:{self.redis.port} (AOF, appendfsync {options.appendfsync}, "
+            f"maxmemory {options.maxmemory} noeviction)\n"
         )
         return self.redis.url
 

@@ -22,6 +22,7 @@ from greenq.dlq_filter import DeadLetterFilter, TimeSpecError, parse_when
 from greenq.jobqueue import NotificationQueue
 from greenq.local_redis import LocalRedis
 from tests.conftest import SAMPLES_DIR, DrainFn, load_sample, mutate
+from tests.memory_limit import full_redis
 from tests.ops_support import TEXT, Cli, Result, cli, letter
 from tests.test_pipeline import outcome_counts
 from workers.context import HandlerContext
@@ -264,11 +265,8 @@ def test_replay_keeps_the_entry_when_redis_refuses_the_transaction(cli: Cli, red
     first = store.add(letter())
     second = store.add(letter())
     # Redis out of memory (maxmemory-policy noeviction): every write in the MULTI is refused, EXEC aborts.
-    redis_conn.config_set("maxmemory", 1)
-    try:
+    with full_redis(redis_conn):
         result = cli("dlq", "replay", "--all")
-    finally:
-        redis_conn.config_set("maxmemory", 0)
 
     assert result.code == 1
     assert result.lines() == ["replayed 0"]
