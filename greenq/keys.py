@@ -40,3 +40,6 @@ def event_stream(type_webhook: str) -> str:
 #: Hash of final-outcome counts (field = outcome, value = count since the key was created): the workers
 #: increment it with each final outcome, ``greenq status`` reads it.
 OUTCOME_COUNTS: Final = f"{PREFIX}:outcomes"
+
+#: A short-lived key a worker writes to learn whether Redis takes writes again (a full Redis answers PING).
+WRITE_PROBE: Final = f"{PREFIX}:write-probe"
