@@ -32,6 +32,7 @@ from prometheus_client import CollectorRegistry
 from pydantic_settings import BaseSettings
 
 from greenq import keys
+from greenq.local_redis import DEFAULT_MAXMEMORY
 from greenq.nginx_config import (
     DEFAULT_WEBHOOK_PATH,
     GREEN_API_SOURCE_IPS,
@@ -97,12 +98,19 @@ def load_yaml(path: Path) -> Json:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
+class FakeRedisWithInfo(fakeredis.FakeRedis):
+    """fakeredis has no INFO; the worker's collector reads ``INFO memory`` for the memory gauges."""
+
+    def info(self, section: str | None = None, *args: str, **kwargs: Any) -> dict[str, Any]:
+        return {"used_memory": 1, "maxmemory": 2, "maxmemory_policy": "noeviction"}
+
+
 def exported_series() -> frozenset[str]:
     """Every series name the code exports, from the real metric objects (counter -> ``_total``, ...)."""
     registry = CollectorRegistry()
     IngressMetrics.create(registry)
     WorkerMetrics.create(registry, known_types=())
-    families = [*registry.collect(), *RedisStateCollector(fakeredis.FakeRedis()).collect()]
+    families = [*registry.collect(), *RedisStateCollector(FakeRedisWithInfo()).collect()]
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
     return frozenset(family.name + suffix for family in families for suffix in suffixes[family.type])
 
@@ -520,7 +528,13 @@ def test_alert_unit_tests_pass_and_cover_unknown_type_and_worker_down() -> None:
     result = run_tool([promtool, "test", "rules", "alerts_test.yml"], cwd=PROMETHEUS_DIR)
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert {"GreenqUnknownNotificationType", "GreenqNoWorkerScraped"} <= proven
+    assert {
+        "GreenqUnknownNotificationType",
+        "GreenqNoWorkerScraped",
+        "GreenqRedisMemoryHigh",
+        "GreenqRedisMemoryFull",
+        "GreenqFailedJobs",
+    } <= proven
 
 
 def alert_rules() -> list[dict[str, Any]]:
@@ -548,6 +562,8 @@ def test_alerts_cover_the_operational_failure_modes() -> None:
     assert "greenq_workers_alive" in joined
     assert 'greenq_ingress_requests_total{outcome="unavailable"}' in joined
     assert "greenq_redis_up == 0" in joined
+    assert "greenq_redis_memory_used_bytes" in joined
+    assert "greenq_failed_jobs" in joined
 
 
 def test_alert_expressions_use_only_exported_metrics() -> None:
@@ -699,6 +715,7 @@ def test_redis_is_durable_bounded_and_password_protected() -> None:
     assert option("--appendonly") == "yes"
     assert option("--appendfsync") == "always"
     assert option("--maxmemory-policy") == "noeviction"
+    assert option("--maxmemory") == DEFAULT_MAXMEMORY  # the README's sizing, also greenq up's default
     assert command_args(raw)[command_args(raw).index("--requirepass") + 1].startswith("${REDIS_PASSWORD:?")
     assert "redis-data:/data" in redis["volumes"]
     assert "redis-data" in raw_compose()["volumes"]
@@ -965,6 +982,7 @@ def test_k8s_redis_uses_aof_a_secret_password_and_a_volume_claim() -> None:
     assert args[args.index("--appendonly") + 1] == "yes"
     assert args[args.index("--appendfsync") + 1] == "always"
     assert args[args.index("--maxmemory-policy") + 1] == "noeviction"
+    assert args[args.index("--maxmemory") + 1] == DEFAULT_MAXMEMORY
     assert args[args.index("--requirepass") + 1] == "$(REDIS_PASSWORD)"
     assert {
         "name": "REDIS_PASSWORD",
