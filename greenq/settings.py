@@ -185,6 +185,11 @@ class WorkerSettings(CommonSettings):
         description="Seconds before retry n (the last value repeats).",
     )
     stream_maxlen: int = Field(default=100_000, ge=1, description="Approximate cap of each event stream.")
+    stream_max_bytes: int = Field(
+        default=16 * 2**20,
+        ge=4096,
+        description="Approximate byte budget of each event stream (trimmed to fit; README: Sizing).",
+    )
     abandoned_job_seconds: int = Field(
         default=30, ge=5, description="A running job whose worker stopped heartbeating this long is re-run."
     )
