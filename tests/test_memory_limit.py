@@ -7,6 +7,7 @@ event streams stay inside their byte budget.
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from typing import Final
 import orjson
 import pytest
 from redis import Redis
+from redis.exceptions import OutOfMemoryError
 from rq.registry import StartedJobRegistry
 
 from greenq import keys
@@ -29,9 +31,12 @@ from tests.conftest import TOKEN, DrainFn, load_sample
 from tests.fault_routers import BLOCK_KEY, SEEN_STREAM
 from tests.ingress_process import REPO, running_ingress
 from tests.memory_limit import full_redis
+from tests.ops_support import letter
 from tests.test_hostile import exchange, status_of
 from tests.test_processes import env_for, poll
+from workers.deadletter import DeadLetterStore
 from workers.metrics import RedisStateCollector
+from workers.redis_outage import RedisOutage
 
 TEXT: Final = load_sample("incomingMessageReceived__textMessage.json")
 #: Log lines a worker may write over a whole outage: start-up, "lost Redis", RQ's own error report.
@@ -148,8 +153,9 @@ def test_defect5_a_job_stuck_in_wip_resumes_when_memory_is_freed(
     poll(lambda: bool(started_job_ids(redis_conn)), 30, "the worker to start the job")
     (job_id,) = started_job_ids(redis_conn)
     with full_redis(redis_conn) as full:
+        baseline = refused_writes(redis_conn)
         redis_conn.delete(BLOCK_KEY)  # the handler returns; its commit meets a full Redis
-        poll(lambda: "worker lost Redis" in worker_log.read_text(), 60, "the commit to fail")
+        poll(lambda: refused_writes(redis_conn) > baseline, 60, "the commit to be refused")
         assert started_job_ids(redis_conn) == [job_id]  # still in rq:wip, nothing committed
         assert redis_conn.xlen(SEEN_STREAM) == 0
         full.free()
@@ -164,6 +170,9 @@ def test_status_and_worker_metrics_read_while_redis_is_full(
     redis_server: LocalRedis, redis_conn: Redis
 ) -> None:
     NotificationQueue(redis_conn).enqueue([Envelope(body=body(4), source="webhook")])
+    DeadLetterStore(redis_conn).add(letter())
+    # A worker that died without unregistering: reading the workers removes it (SREM works when full).
+    redis_conn.sadd(f"rq:workers:{QUEUE_NAME}", "rq:worker:gone")
     with full_redis(redis_conn):
         status = subprocess.run(
             [sys.executable, "-m", "greenq", "status", "--json"],
@@ -182,6 +191,8 @@ def test_status_and_worker_metrics_read_while_redis_is_full(
     assert status.returncode == 0, status.stderr
     report = orjson.loads(status.stdout)
     assert report["backlog"]["depth"] == 1
+    assert report["dead_letters"]["total"] == 1
+    assert report["workers"] == []
     assert report["memory"]["used_bytes"] >= report["memory"]["max_bytes"] > 0
     assert gauges["greenq_redis_up"] == 1
     # What GreenqRedisMemoryFull computes (deploy/prometheus/alerts.yml): at or over 98 %.
@@ -199,3 +210,39 @@ def test_event_streams_stay_within_their_byte_budget(redis_conn: Redis, drain: D
     stream = keys.event_stream("incomingMessageReceived")
     assert redis_conn.xlen(stream) < 3000
     assert int(redis_conn.memory_usage(stream, samples=0) or 0) <= 1.25 * budget
+
+
+class FlakyRedis:
+    """Refuses writes (OOM) until ``full`` is cleared; counts the worker's write probes."""
+
+    def __init__(self) -> None:
+        self.full = True
+        self.probes = 0
+
+    def set(self, *args: object, **kwargs: object) -> None:
+        self.probes += 1
+        if self.full:
+            raise OutOfMemoryError("command not allowed when used memory > 'maxmemory'.")
+
+
+def test_a_day_long_outage_logs_a_bounded_number_of_lines(caplog: pytest.LogCaptureFixture) -> None:
+    """Simulated clock: Redis full for a day, then writable for 100 s while the work loop keeps failing."""
+    day = 24 * 3600.0
+    now = [0.0]
+    redis = FlakyRedis()
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+        redis.full = not day <= now[0] < day + 100
+
+    outage = RedisOutage(worker="w", clock=lambda: now[0], sleep=sleep)
+    with caplog.at_level(logging.INFO, logger="greenq.worker"):
+        for _ in range(6):  # the first outage, then five flaps: the new loop fails again at once
+            outage.failed(OutOfMemoryError("full"))
+            outage.wait(redis)  # type: ignore[arg-type]
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages.count("worker lost Redis") == 1
+    assert messages.count("Redis accepts writes again; restarting the work loop") == 1
+    assert len(messages) <= 40, messages  # reminders at doubling intervals, never one per retry
+    assert redis.probes <= day / outage.cap + 20  # probes spaced by the capped backoff

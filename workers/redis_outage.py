@@ -3,8 +3,9 @@
 Redis refuses writes for two different reasons: it is unreachable, or it is full (``maxmemory`` with
 ``noeviction`` answers ``OOM`` to every write while PING, reads and deletes still work). A PING therefore
 says nothing about whether RQ's work loop can run; a real write probe does. While writes fail the worker
-sleeps with capped exponential backoff between probes and logs one line when the outage starts, at most
-one line per ``summary_every`` seconds while it lasts, and one line when writes succeed again. A loop that
+sleeps with capped exponential backoff between probes and logs one line when the outage starts, a
+reminder after ``summary_every`` seconds and then at doubling intervals (at most hourly) while it lasts,
+and one line when writes succeed again. A loop that
 fails again soon after a recovery (memory hovering at the limit) continues the same outage: the backoff
 keeps growing and no new "lost" line is written.
 """
@@ -56,6 +57,7 @@ class RedisOutage:
     base: float = 0.5
     cap: float = 10.0
     summary_every: float = 60.0
+    summary_cap: float = 3600.0
     #: A failure this soon after a recovery belongs to the same outage.
     settle: float = 60.0
     clock: Callable[[], float] = time.monotonic
@@ -65,6 +67,7 @@ class RedisOutage:
     _recovered_at: float | None = field(default=None, init=False)
     _failures: int = field(default=0, init=False)
     _last_line: float = field(default=0.0, init=False)
+    _gap: float = field(default=0.0, init=False)
     _recovery_logged: bool = field(default=False, init=False)
 
     def failed(self, error: BaseException | None) -> None:
@@ -76,10 +79,10 @@ class RedisOutage:
             return
         self._since, self._recovered_at, self._failures = now, None, 1
         self._delay, self._last_line, self._recovery_logged = self.base, now, False
-        log.error(
-            "worker lost Redis",
-            extra=fields(worker=self.worker, reason=outage_kind(error), error=type(error).__name__),
-        )
+        self._gap = self.summary_every
+        message = "worker lost Redis" if error is not None else "worker's RQ loop ended (RQ logged why)"
+        error_name = type(error).__name__ if error is not None else None
+        log.error(message, extra=fields(worker=self.worker, reason=outage_kind(error), error=error_name))
 
     def wait(self, redis: Redis) -> None:
         """Block until a write succeeds, backing off between probes; logs a bounded number of lines."""
@@ -90,7 +93,8 @@ class RedisOutage:
             if problem is None:
                 break
             self._failures += 1
-            if self.clock() - self._last_line >= self.summary_every:
+            if self.clock() - self._last_line >= self._gap:
+                self._gap = min(self.summary_cap, self._gap * 2)
                 self._line(logging.WARNING, "Redis still refuses writes", reason=outage_kind(problem))
         self._recovered_at = self.clock()
         if not self._recovery_logged or self._recovered_at - self._last_line >= self.summary_every:
