@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from greenq import ops_cli
 from greenq.local_redis import DEFAULT_MAXMEMORY
+from greenq.settings import MissingRedisUrl
 from poller import cli as poller_cli
 from simulator import cli as simulator_cli
 
@@ -28,6 +29,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors()
         )
         sys.stderr.write(f"greenq: invalid settings: {problems}\n")
+        return 2
+    except MissingRedisUrl as error:
+        sys.stderr.write(f"greenq: {error}\n")
         return 2
 
 
