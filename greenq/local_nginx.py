@@ -31,7 +31,7 @@ class LocalNginx:
     run_dir: Path
     port: int
     upstreams: Sequence[str]
-    max_body_bytes: int
+    body_cap_bytes: int
     webhook_path: str
     rate_per_second: int = 20
     burst: int = 40
@@ -47,7 +47,7 @@ class LocalNginx:
             listen=f"127.0.0.1:{self.port}",
             upstreams=self.upstreams,
             resolver=None,
-            max_body_bytes=self.max_body_bytes,
+            body_cap_bytes=self.body_cap_bytes,
             rate_per_second=self.rate_per_second,
             burst=self.burst,
             exempt_cidrs=(*GREEN_API_SOURCE_IPS, *LOOPBACK),

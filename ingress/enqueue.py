@@ -32,8 +32,11 @@ class Enqueuer:
 
     def __init__(self, connection: AsyncRedis) -> None:
         self._redis = connection
-        # Only used to create pipelines that record commands; it never connects.
-        self._recorder = NotificationQueue(Redis())
+        # Used to create pipelines that record commands; RQ may ask the server's version through it, so it
+        # points at the configured server, never at a default address.
+        kwargs = connection.connection_pool.connection_kwargs
+        wanted = ("host", "port", "db", "username", "password")
+        self._recorder = NotificationQueue(Redis(**{key: kwargs[key] for key in wanted if key in kwargs}))
 
     async def enqueue(self, envelopes: Sequence[Envelope]) -> Stored:
         """One round trip: the job's MULTI/EXEC plus the queue length (the group commit's backlog signal)."""
