@@ -128,7 +128,12 @@ WEBHOOK_OPENAPI: dict[str, Any] = {
         "parameters": [
             {"name": "Authorization", "in": "header", "required": True, "schema": {"type": "string"}}
         ],
-        "requestBody": {"required": False, "content": {"application/json": {"schema": {}}}},
+        "requestBody": {
+            "required": True,
+            "description": "A GREEN API notification (a JSON object). Any other body from an authenticated "
+            "sender is stored too and answered 200, so GREEN API never stalls on it.",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
         "responses": {
             "200": {"description": "Stored.", "content": {"application/json": {}}},
             **dict.fromkeys(("400", "401", "403", "413", "503"), _REFUSED),

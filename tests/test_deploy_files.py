@@ -533,7 +533,12 @@ def test_alert_unit_tests_pass_and_cover_unknown_type_and_worker_down() -> None:
     result = run_tool([promtool, "test", "rules", "alerts_test.yml"], cwd=PROMETHEUS_DIR)
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert {"GreenqUnknownNotificationType", "GreenqNoWorkerScraped"} <= proven
+    assert {
+        "GreenqUnknownNotificationType",
+        "GreenqNoWorkerScraped",
+        "GreenqNotificationsTooLarge",
+        "GreenqIngressBodyOverCap",
+    } <= proven
 
 
 def alert_rules() -> list[dict[str, Any]]:
@@ -554,6 +559,8 @@ def test_alerts_cover_the_operational_failure_modes() -> None:
 
     assert 'greenq_notifications_total{outcome="unknown_type"}' in joined
     assert 'greenq_notifications_total{outcome="invalid"}' in joined
+    assert 'greenq_notifications_total{outcome="too_large"}' in joined
+    assert 'greenq_ingress_requests_total{outcome="over_cap"}' in joined
     assert "greenq_dead_letters" in joined
     assert "greenq_queue_depth" in joined
     assert "greenq_queue_oldest_age_seconds" in joined
