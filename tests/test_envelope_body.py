@@ -9,6 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from greenq.contract import BINARY_ENVELOPE_VERSION, ENVELOPE_VERSION, Envelope, EnvelopeError
+from greenq.settings import DEFAULT_BODY_CAP_BYTES, DEFAULT_MAX_BODY_BYTES
+from tests.conftest import sample_paths
 from workers.body import LOG_PREVIEW_CHARS, body_preview, read_body
 from workers.outcomes import Outcome
 
@@ -92,3 +94,10 @@ def test_the_log_preview_of_a_huge_body_is_bounded_and_says_so() -> None:
 
     assert len(preview) < LOG_PREVIEW_CHARS + 100
     assert preview.endswith(f"({LOG_PREVIEW_CHARS * 10} characters in all, see the dead letter)")
+
+
+def test_the_default_limits_leave_ample_room_above_the_largest_documented_notification() -> None:
+    largest = max(len(path.read_bytes()) for path in sample_paths())
+
+    assert largest < 4096, "a documented notification grew: revisit DEFAULT_MAX_BODY_BYTES"
+    assert largest * 250 < DEFAULT_MAX_BODY_BYTES < DEFAULT_BODY_CAP_BYTES
