@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
@@ -216,6 +217,13 @@ def test_rendering_carries_failover_limits_and_logging() -> None:
     assert "log_format greenq_json escape=json" in config
     for address in GREEN_API_SOURCE_IPS:
         assert f"{address}/32 0;" in config
+
+
+def test_readme_allowlist_is_the_rate_limit_exempt_list() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    [listed] = re.findall(r"`GREENQ_ALLOWED_IPS=([0-9.,]+)`", readme)
+
+    assert listed.split(",") == sorted(GREEN_API_SOURCE_IPS, key=ip_address)
 
 
 def test_committed_nginx_conf_equals_a_fresh_render() -> None:
