@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -56,6 +57,9 @@ class LocalNginx:
             pid_file=f"{run}/nginx.pid",
             temp_dir=run,
             webhook_path=self.webhook_path,
+            # Run as root (a container, CI), nginx would drop its workers to `nobody`, who cannot reach
+            # temp files under a private run_dir: every body over 64 KiB would get 500.
+            worker_user="root" if os.geteuid() == 0 else None,
         )
 
     def start(self, timeout: float = 15.0) -> LocalNginx:

@@ -108,12 +108,15 @@ def render_nginx_config(
     webhook_path: str = DEFAULT_WEBHOOK_PATH,
     trusted_proxies: Sequence[str] = (),
     tls: TlsListener | None = None,
+    worker_user: str | None = None,
 ) -> str:
     """The nginx.conf text for these parameters.
 
     ``upstreams`` are ``host:port`` ingress addresses; with ``resolver`` set they are DNS names resolved
     continuously (``resolve``), otherwise fixed servers. ``exempt_cidrs`` skip the rate limit;
     ``trusted_proxies`` are load balancers in front of nginx whose X-Forwarded-For is believed.
+    ``worker_user`` is set only when the master runs as root and its workers must be able to write the
+    temp directories (nginx otherwise drops them to ``nobody``, and bodies over 64 KiB fail with 500).
     """
     if not upstreams:
         raise NginxConfigError("at least one upstream host:port is required")
@@ -143,6 +146,7 @@ def render_nginx_config(
         "exempt_entries": "\n".join(f"{_network(cidr)} 0;" for cidr in exempt_cidrs),
         "upstream_servers": "\n".join(f"server {address}{server_suffix};" for address in upstreams),
         "listen_directives": _listen_block(listen, tls),
+        "worker_user": _worker_user_block(worker_user),
     }
     template = resources.files("greenq").joinpath("templates", TEMPLATE_NAME).read_text(encoding="utf-8")
     return _substitute(template, values)
@@ -175,6 +179,13 @@ def _network(cidr: str) -> str:
         return str(ipaddress.ip_network(cidr, strict=False))
     except ValueError as error:
         raise NginxConfigError(f"not an IP address or CIDR: {cidr!r}") from error
+
+
+def _worker_user_block(worker_user: str | None) -> str:
+    if worker_user is None:
+        return ""
+    _check_token(worker_user)
+    return f"user {worker_user};"
 
 
 def _real_ip_block(trusted_proxies: Sequence[str]) -> str:

@@ -34,7 +34,7 @@ from workers.outcomes import Outcome
 REPO: Final = Path(__file__).resolve().parent.parent
 WEBHOOK: Final = "/green-api/webhook/"
 LIMIT: Final = 4096
-CAP: Final = 16384
+CAP: Final = 256 * 1024  # over nginx's 64 KiB in-memory body buffer: the at-cap body goes through a temp file
 NOTIFICATION: Final = b'{"typeWebhook": "stateInstanceChanged", "pad": "'
 
 

@@ -9,9 +9,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from greenq.contract import BINARY_ENVELOPE_VERSION, ENVELOPE_VERSION, Envelope, EnvelopeError
+from greenq.dlq import replay_envelope
 from greenq.settings import DEFAULT_BODY_CAP_BYTES, DEFAULT_MAX_BODY_BYTES
 from tests.conftest import sample_paths
 from workers.body import LOG_PREVIEW_CHARS, body_preview, read_body
+from workers.deadletter import DeadLetter
 from workers.outcomes import Outcome
 
 
@@ -101,3 +103,14 @@ def test_the_default_limits_leave_ample_room_above_the_largest_documented_notifi
 
     assert largest < 4096, "a documented notification grew: revisit DEFAULT_MAX_BODY_BYTES"
     assert largest * 250 < DEFAULT_MAX_BODY_BYTES < DEFAULT_BODY_CAP_BYTES
+
+
+def test_a_replay_keeps_the_exact_bytes_and_parses_even_a_too_large_body() -> None:
+    original = Envelope.of_bytes(b"\xff" * 10, "webhook", over_limit=4, token_id="tests")
+    letter = DeadLetter(Outcome.TOO_LARGE, ("too large",), original)
+
+    replayed = replay_envelope(DeadLetter.from_fields("1-0", letter.to_fields()))
+
+    assert replayed.raw_body == original.raw_body
+    assert (replayed.source, replayed.over_limit, replayed.token_id) == ("replay", None, "tests")
+    assert read_body(replayed).outcome is Outcome.INVALID  # parsed this time: not UTF-8
