@@ -69,7 +69,8 @@ class WebhookEndpoint:
         parts.addresses.check(client, headers.get("x-forwarded-for"), headers.get("x-real-ip"))
         token_id = parts.auth.authenticate(headers.getlist("authorization"))
         if self._over_cap_only:
-            declared = headers.get(DECLARED_LENGTH_HEADER) or "an unknown number of"
+            declared = headers.get(DECLARED_LENGTH_HEADER, "")
+            declared = declared if declared.isdigit() else "an unknown number of"  # chunked: nginx knows none
             raise OverCap(f"nginx refused a body of {declared} bytes over the hard cap (token {token_id})")
         cap, limit = parts.settings.body_cap_bytes, parts.settings.max_body_bytes
         check_declared_length(headers.get("content-length"), cap)

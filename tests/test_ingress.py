@@ -248,8 +248,10 @@ def test_the_over_cap_path_counts_nginx_refusals_after_checking_the_token(
 
     assert (anonymous.status_code, authenticated.status_code) == (401, 413)
     assert "99999999 bytes" in authenticated.json()["reason"]
+    chunked = client.post(OVER_CAP_PATH, headers={"Authorization": TOKEN, "X-Greenq-Declared-Length": "<b>"})
+    assert "an unknown number of bytes" in chunked.json()["reason"]
     assert queue.count == 0
-    assert metric_value(client, 'greenq_ingress_requests_total{outcome="over_cap"}') == 1
+    assert metric_value(client, 'greenq_ingress_requests_total{outcome="over_cap"}') == 2
 
 
 def test_content_type_is_ignored(client: TestClient, queue: Queue) -> None:
