@@ -50,11 +50,13 @@ def select(
 def replay_envelope(letter: DeadLetter) -> Envelope:
     """The envelope a replay enqueues: same body, request id and token name; a fresh set of retries.
 
-    A ``failed`` entry keeps its pending handlers, so handlers that already succeeded are not re-run.
+    A ``failed`` entry keeps its pending handlers, so handlers that already succeeded are not re-run. A
+    ``too_large`` entry is parsed on replay: the operator asked for it, whatever its size.
     """
     original = letter.envelope
     return Envelope(
         body=original.body,
+        body_encoding=original.body_encoding,
         source="replay",
         received_at=original.received_at,
         request_id=original.request_id,

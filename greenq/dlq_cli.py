@@ -281,8 +281,9 @@ def _details(letter: DeadLetter) -> str:
         f"  attempt      {envelope.attempt}",
         f"  handlers     {pending}",
         f"  version      {envelope.version}",
-        "body",
-        _pretty(envelope.body),
+        f"  body         {len(envelope.raw_body)} bytes, stored as {envelope.body_encoding}",
+        "body (base64: the received bytes are not UTF-8)" if envelope.body_encoding == "base64" else "body",
+        envelope.body if envelope.body_encoding == "base64" else _pretty(envelope.body),
     ]
     return "\n".join(lines)
 

@@ -23,7 +23,12 @@ PLACEHOLDER_TOKENS = frozenset(
     {"change-me", "changeme", "secret", "token", "xxx", "", "replace-with-a-long-random-token"}
 )
 
+#: Processing limit. The largest documented notification is 1,388 bytes (tests/samples); the largest a
+#: WhatsApp message can produce (65,536 characters, each escaped as 6 bytes, quoted once more, plus
+#: thumbnails) stays under 1 MiB. Bodies above it are stored and dead-lettered ``too_large``, not parsed.
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+#: Hard cap, enforced by nginx and the ingress: bodies above it are refused (413), counted and alerted.
+DEFAULT_BODY_CAP_BYTES = 16 * 1024 * 1024
 
 #: What a webhook token may hold: printable ASCII. Anything else arrives decoded as latin-1, never matching.
 _HEADER_TOKEN_CHARS = frozenset(chr(code) for code in range(0x20, 0x7F))
@@ -169,7 +174,16 @@ class IngressSettings(CommonSettings):
     )
     allowed_ips: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
     trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
-    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
+    max_body_bytes: int = Field(
+        default=DEFAULT_MAX_BODY_BYTES,
+        ge=1024,
+        description="Processing limit: larger bodies are stored but dead-lettered too_large, never parsed.",
+    )
+    body_cap_bytes: int = Field(
+        default=DEFAULT_BODY_CAP_BYTES,
+        ge=1024,
+        description="Hard cap: larger bodies get 413 (GREEN API then stalls the instance; alerted).",
+    )
     batch_max_size: int = Field(
         default=256, ge=1, description="Most notifications written in one Redis round trip."
     )
@@ -193,6 +207,12 @@ class IngressSettings(CommonSettings):
     @classmethod
     def _parse_tokens(cls, value: Any) -> dict[str, SecretStr]:
         return parse_tokens(value)
+
+    @model_validator(mode="after")
+    def _cap_covers_limit(self) -> IngressSettings:
+        if self.body_cap_bytes < self.max_body_bytes:
+            raise ValueError("GREENQ_BODY_CAP_BYTES must be >= GREENQ_MAX_BODY_BYTES")
+        return self
 
     @model_validator(mode="after")
     def _require_auth(self) -> IngressSettings:

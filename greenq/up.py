@@ -23,7 +23,7 @@ from typing import TextIO
 from greenq.local_nginx import LocalNginx, find_nginx
 from greenq.local_redis import DEFAULT_MAXMEMORY, LocalRedis
 from greenq.procs import free_port, stop_process, wait_for_port
-from greenq.settings import DEFAULT_MAX_BODY_BYTES, UP_ENV_FILE
+from greenq.settings import DEFAULT_BODY_CAP_BYTES, UP_ENV_FILE
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class UpOptions:
     webhook_path: str = "/green-api/webhook/"
     #: None: use nginx when it is installed; True: require it; False: ingress processes only.
     nginx: bool | None = None
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    body_cap_bytes: int = DEFAULT_BODY_CAP_BYTES
     #: Each process's output goes to ``<log_dir>/<name>.log`` instead of this terminal.
     log_dir: Path | None = None
     #: fsync policy of the private Redis: ``always`` (a 200 survives a crash) or the ``everysec`` opt-in.
@@ -178,7 +178,7 @@ class LocalPipeline:
         upstreams = [f"127.0.0.1:{port}" for port in ports]
         options = self.options
         nginx = LocalNginx(
-            data_dir / "nginx", options.port, upstreams, options.max_body_bytes, options.webhook_path
+            data_dir / "nginx", options.port, upstreams, options.body_cap_bytes, options.webhook_path
         )
         self.nginx = nginx.start()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import subprocess
@@ -194,6 +195,22 @@ def test_show_json_keeps_the_body_byte_for_byte(cli: Cli, redis_conn: Redis) -> 
 
     assert shown["envelope"]["body"] == quirky
     assert shown["reasons"] == ["old reason"]
+
+
+def test_show_and_list_a_body_that_is_not_utf8_as_base64_of_its_exact_bytes(
+    cli: Cli, redis_conn: Redis
+) -> None:
+    raw = b'{"typeWebhook": "\xff\xfe"}'
+    envelope = Envelope.of_bytes(raw, "webhook", token_id="instance-a")
+    entry_id = DeadLetterStore(redis_conn).add(DeadLetter(Outcome.INVALID, ("not UTF-8",), envelope))
+
+    shown = cli("dlq", "show", entry_id)
+    listed = cli("dlq", "list", "--outcome", "invalid")
+
+    head, _, body = shown.out.partition("\nbody (base64: the received bytes are not UTF-8)\n")
+    assert base64.b64decode(body.strip()) == raw
+    assert f"  body         {len(raw)} bytes, stored as base64" in head
+    assert entry_id in listed.out
 
 
 def test_show_unknown_and_malformed_ids(cli: Cli) -> None:

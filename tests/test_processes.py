@@ -57,6 +57,7 @@ def test_validate_accepts_every_sample_and_names_its_type() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "valid incomingMessageReceived/templateMessage" in result.stdout
     assert "valid outgoingMessageStatus" in result.stdout
+    assert "valid outgoingMessageReceived/interactiveButtonsResponse" in result.stdout
     assert result.stdout.count(": valid ") == len(sample_paths())
 
 

@@ -25,11 +25,12 @@ from greenq.contract import Envelope, EnvelopeError
 from greenq.jobqueue import NotificationQueue
 from greenq.logs import fields
 from greenq.settings import WorkerSettings
+from workers.body import body_preview, read_body
 from workers.context import HandlerContext
 from workers.deadletter import DeadLetter, DeadLetterStore
 from workers.dedup import Deduplicator, identity
 from workers.metrics import WorkerMetrics
-from workers.notification import Notification, unwrap
+from workers.notification import Notification
 from workers.outcomes import Outcome
 from workers.router import Route, Router
 from workers.validation import NotificationValidator, Verdict
@@ -117,11 +118,11 @@ class Processor:
             kept = Envelope(body=orjson.dumps(wire, default=str).decode(), source="replay")
             return Item(kept, started, reasons=(f"malformed envelope: {error}",), result=Outcome.INVALID)
         item = Item(envelope, started)
-        try:
-            item.data = unwrap(orjson.loads(envelope.body))
-        except orjson.JSONDecodeError as error:
-            item.reasons, item.result = (f"body is not valid JSON: {str(error)[:200]}",), Outcome.INVALID
+        reading = read_body(envelope)
+        if reading.outcome is not None:  # not a JSON object, or too large to parse: dead letter
+            item.reasons, item.result = (reading.reason,), reading.outcome
             return item
+        item.data = reading.data
         item.verdict = self._validator.validate(item.data)
         if item.verdict.status != "valid":
             item.reasons = item.verdict.errors
@@ -251,7 +252,7 @@ class Processor:
             record["typeMessage"] = item.verdict.type_message
         if item.reasons:
             record["errors"] = list(item.reasons)
-        record["notification"] = item.data if item.data is not None else item.envelope.body
+        record["notification"] = item.data if item.data is not None else body_preview(item.envelope)
         log.log(outcome.log_level, f"notification {outcome.value}", extra=fields(**record))
 
     def _report_retry(self, item: Item, type_webhook: str | None) -> None:
