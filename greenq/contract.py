@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 from rq.serializers import JSONSerializer
 
@@ -21,7 +21,8 @@ from greenq import keys
 #: Bumped when the envelope changes shape; workers refuse versions they do not know.
 ENVELOPE_VERSION: Final = 1
 
-Source = Literal["webhook", "poll", "replay"]
+#: Where a notification came from; ``reconcile``: rebuilt from GREEN API's message journal.
+Source = Literal["webhook", "poll", "replay", "reconcile"]
 
 #: Serializer both sides hand to RQ (``Queue(serializer=...)``, ``Worker(serializer=...)``).
 SERIALIZER: Final = JSONSerializer
@@ -76,7 +77,7 @@ class Envelope:
         body, source = wire.get("body"), wire.get("source")
         if not isinstance(body, str):
             raise EnvelopeError(f"envelope body must be text, got {type(body).__name__}")
-        if source not in ("webhook", "poll", "replay"):
+        if source not in get_args(Source):
             raise EnvelopeError(f"unknown envelope source {source!r}")
         pending = wire.get("pending_handlers")
         return cls(
