@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final, Literal
 
 from rq.serializers import JSONSerializer
 
@@ -77,7 +77,7 @@ class Envelope:
         body, source = wire.get("body"), wire.get("source")
         if not isinstance(body, str):
             raise EnvelopeError(f"envelope body must be text, got {type(body).__name__}")
-        if source not in get_args(Source):
+        if source not in ("webhook", "poll", "replay", "reconcile"):
             raise EnvelopeError(f"unknown envelope source {source!r}")
         pending = wire.get("pending_handlers")
         return cls(

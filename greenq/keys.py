@@ -40,3 +40,13 @@ def event_stream(type_webhook: str) -> str:
 #: Hash of final-outcome counts (field = outcome, value = count since the key was created): the workers
 #: increment it with each final outcome, ``greenq status`` reads it.
 OUTCOME_COUNTS: Final = f"{PREFIX}:outcomes"
+
+
+#: Prefix of the markers ``greenq reconcile`` sets on the notifications it enqueued (one per dedup identity),
+#: so a later run does not enqueue them again before a worker has processed them.
+RECONCILED_PREFIX: Final = f"{PREFIX}:reconciled:"
+
+
+def reconciled_key(digest: str) -> str:
+    """Marker of a notification the reconciler enqueued (``digest`` is its dedup identity)."""
+    return f"{RECONCILED_PREFIX}{digest}"
