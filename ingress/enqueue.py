@@ -32,8 +32,11 @@ class Enqueuer:
 
     def __init__(self, connection: AsyncRedis) -> None:
         self._redis = connection
-        # Only used to create pipelines that record commands; it never connects.
-        self._recorder = NotificationQueue(Redis())
+        # Used to create pipelines that record commands; RQ asks it the server version once, so it must
+        # point at the configured Redis. (Local stand-in for the lead's fix on main: take main's version.)
+        kwargs = connection.connection_pool.connection_kwargs
+        names = ("host", "port", "db", "username", "password")
+        self._recorder = NotificationQueue(Redis(**{k: kwargs[k] for k in names if k in kwargs}))
 
     async def enqueue(self, envelopes: Sequence[Envelope]) -> Stored:
         """One round trip: the job's MULTI/EXEC plus the queue length (the group commit's backlog signal)."""
