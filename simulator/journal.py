@@ -18,6 +18,9 @@ from typing import Any, Final
 #: GREEN API keeps the last 10,000 messages in the journal.
 JOURNAL_SIZE: Final = 10_000
 
+#: Seconds after an outgoing message's notification that the simulator logs it as delivered.
+DELIVERED_AFTER: Final = 3
+
 #: Journal ``type`` per message notification type.
 _DIRECTIONS: Final = {
     "incomingMessageReceived": "incoming",
@@ -47,10 +50,18 @@ def journal_entry(notification: dict[str, Any]) -> dict[str, Any] | None:
         entry["senderId"] = sender.get("sender")
         entry.update({k: sender[k] for k in ("senderName", "senderContactName") if k in sender})
     else:
-        entry["statusMessage"] = "sent"
+        # For outgoing messages GREEN API logs the time of the last action (here: delivery, a bit later).
+        entry["timestamp"] = _later(notification.get("timestamp"), DELIVERED_AFTER)
+        entry["statusMessage"] = "delivered"
         entry["sendByApi"] = notification["typeWebhook"] == "outgoingAPIMessageReceived"
     entry.update(_content(message))
     return entry
+
+
+def _later(timestamp: object, seconds: int) -> object:
+    if isinstance(timestamp, int) and not isinstance(timestamp, bool):
+        return timestamp + seconds
+    return timestamp
 
 
 def _content(message: dict[str, Any]) -> dict[str, Any]:

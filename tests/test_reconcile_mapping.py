@@ -8,8 +8,6 @@ with its content and its dedup identity intact.
 
 from __future__ import annotations
 
-import copy
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -18,6 +16,7 @@ import pytest
 from poller.rebuild import BUILDERS, InstanceInfo, Unmappable, rebuild
 from simulator.journal import journal_entry
 from tests.conftest import SAMPLES_DIR, load_sample
+from tests.reconcile_support import message_templates
 from workers.dedup import identity
 from workers.validation import NotificationValidator
 
@@ -99,32 +98,11 @@ def test_file_fields_and_quotes_are_carried_over() -> None:
     assert quoted["quotedMessage"]["stanzaId"] == "BAE5F4886F6F2D05"
 
 
-def message_samples() -> list[Path]:
-    """Documented message notification samples whose typeMessage the journal describes."""
-    found = []
-    for path in sorted(SAMPLES_DIR.glob("*MessageReceived__*.json")):
-        data = orjson.loads(path.read_bytes())
-        if data["messageData"]["typeMessage"] in BUILDERS:
-            found.append(path)
-    return found
-
-
-def with_file_type(sample: dict[str, Any], type_message: str) -> dict[str, Any]:
-    """The image sample as another file type (GREEN API: one fileMessageData shape for all of them)."""
-    changed = copy.deepcopy(sample)
-    changed["messageData"]["typeMessage"] = type_message
-    return changed
-
-
 def round_trip_cases() -> list[tuple[str, dict[str, Any]]]:
-    cases = [(path.name, load_sample(path.name)) for path in message_samples()]
-    image = load_sample("incomingMessageReceived__imageMessage.json")
-    for kind in ("videoMessage", "documentMessage", "audioMessage"):
-        cases.append((f"image-as-{kind}", with_file_type(image, kind)))
-    outgoing_api = copy.deepcopy(load_sample("outgoingMessageReceived__textMessage.json"))
-    outgoing_api["typeWebhook"] = "outgoingAPIMessageReceived"
-    cases.append(("outgoingAPIMessageReceived", outgoing_api))
-    return cases
+    return [
+        (f"{n}-{t['typeWebhook']}-{t['messageData']['typeMessage']}", t)
+        for n, t in enumerate(message_templates())
+    ]
 
 
 def test_the_round_trip_covers_every_buildable_type() -> None:
