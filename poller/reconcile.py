@@ -159,7 +159,7 @@ class Reconciler:
                 instance=report.instance,
                 idMessage=entry.get("idMessage"),
                 typeMessage=entry.get("typeMessage"),
-                timestamp=entry.get("timestamp"),
+                message_timestamp=entry.get("timestamp"),
                 reason=str(error),
             ),
         )
@@ -175,5 +175,5 @@ def _described(data: dict[str, Any]) -> dict[str, Any]:
         "typeWebhook": data["typeWebhook"],
         "typeMessage": data["messageData"]["typeMessage"],
         "idMessage": data["idMessage"],
-        "timestamp": data["timestamp"],
+        "message_timestamp": data["timestamp"],
     }

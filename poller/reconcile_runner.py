@@ -59,14 +59,9 @@ async def _serve(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
-    reconciler = Reconciler(redis, metrics, _policy(settings))
+    reconciler = reconciler_for(settings, redis, metrics)
     async with httpx2.AsyncClient(headers={"User-Agent": USER_AGENT}) as http:
-        readers = {
-            instance.name: JournalReader(
-                GreenApiClient(http, instance, settings.poll_request_timeout), _journal_policy(settings)
-            )
-            for instance in settings.instances
-        }
+        readers = readers_for(settings, http)
         while True:
             reports = await reconcile_all(reconciler, readers, metrics)
             for report in reports:
@@ -111,18 +106,24 @@ async def _stopped(stopping: asyncio.Event, seconds: float) -> bool:
     return True
 
 
-def _policy(settings: ReconcileSettings) -> ReconcilePolicy:
-    return ReconcilePolicy(
+def reconciler_for(settings: ReconcileSettings, redis: Redis, metrics: ReconcileMetrics) -> Reconciler:
+    policy = ReconcilePolicy(
         window_minutes=settings.reconcile_window_minutes,
         grace_seconds=settings.reconcile_grace_seconds,
         marker_seconds=settings.dedup_window_seconds,
     )
+    return Reconciler(redis, metrics, policy)
 
 
-def _journal_policy(settings: ReconcileSettings) -> JournalPolicy:
-    return JournalPolicy(
+def readers_for(settings: ReconcileSettings, http: httpx2.AsyncClient) -> dict[str, JournalReader]:
+    """One journal reader per instance, kept across passes (each keeps its instance's call rate)."""
+    policy = JournalPolicy(
         rate_per_second=settings.reconcile_rate_per_second,
         max_attempts=settings.reconcile_max_attempts,
         backoff_base=settings.poll_backoff_base,
         backoff_cap=settings.poll_backoff_cap,
     )
+    return {
+        instance.name: JournalReader(GreenApiClient(http, instance, settings.poll_request_timeout), policy)
+        for instance in settings.instances
+    }

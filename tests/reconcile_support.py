@@ -87,15 +87,14 @@ def instances_env(sim_url: str) -> str:
 
 
 def reconcile_env(redis_server: LocalRedis, sim_url: str, **extra: str) -> dict[str, str]:
-    return subprocess_env(
-        redis_server,
-        GREENQ_INSTANCES=instances_env(sim_url),
-        GREENQ_RECONCILE_GRACE_SECONDS="0",
-        GREENQ_RECONCILE_RATE_PER_SECOND="20",
-        GREENQ_POLL_BACKOFF_BASE="0.05",
-        GREENQ_POLL_BACKOFF_CAP="0.5",
-        **extra,
-    )
+    settings = {
+        "GREENQ_INSTANCES": instances_env(sim_url),
+        "GREENQ_RECONCILE_GRACE_SECONDS": "0",
+        "GREENQ_RECONCILE_RATE_PER_SECOND": "20",
+        "GREENQ_POLL_BACKOFF_BASE": "0.05",
+        "GREENQ_POLL_BACKOFF_CAP": "0.5",
+    }
+    return subprocess_env(redis_server, **{**settings, **extra})
 
 
 def run_reconcile(env: dict[str, str], cwd: Path, *args: str) -> tuple[dict[str, dict[str, Any]], str]:
