@@ -23,7 +23,8 @@ class ReconcileMetrics:
 
     @classmethod
     def create(cls, registry: CollectorRegistry, instances: Iterable[str] = ()) -> ReconcileMetrics:
-        """Register the metrics; each instance's series start at zero so increase() works at once."""
+        """Register the metrics; each instance's counters start at zero so increase() works at once. The
+        last-success gauge appears with the first success ("never" must not read as "in 1970")."""
         metrics = cls(
             checked=Counter(
                 "greenq_reconcile_checked_total",
@@ -59,7 +60,6 @@ class ReconcileMetrics:
         for name in instances:
             for counter in (metrics.checked, metrics.recovered, metrics.unmapped):
                 counter.labels(instance=name)
-            metrics.last_success.labels(instance=name)
             for kind in ERROR_KINDS:
                 metrics.errors.labels(instance=name, kind=kind)
         return metrics
