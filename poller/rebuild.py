@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from greenq.message_identity import message_identity
+
 
 class Unmappable(ValueError):
     """A journal entry that cannot become a valid notification (its reason names the missing part)."""
@@ -50,6 +52,14 @@ def skeleton(entry: dict[str, Any], instance: InstanceInfo) -> dict[str, Any]:
         "idMessage": id_message,
         "senderData": {"chatId": chat_id},
     }
+
+
+def identity_of(entry: dict[str, Any], instance: InstanceInfo) -> str:
+    """The dedup identity the real notification of this entry has (see greenq.message_identity)."""
+    digest = message_identity(skeleton(entry, instance))
+    if digest is None:  # a skeleton is always a message with an idMessage
+        raise Unmappable("journal entry is not a message")
+    return digest
 
 
 def rebuild(entry: dict[str, Any], instance: InstanceInfo) -> dict[str, Any]:

@@ -24,9 +24,8 @@ from greenq.contract import Envelope
 from greenq.jobqueue import NotificationQueue
 from greenq.logs import fields
 from poller.journal import JournalReader
-from poller.rebuild import InstanceInfo, Unmappable, rebuild, skeleton
+from poller.rebuild import InstanceInfo, Unmappable, identity_of, rebuild
 from poller.reconcile_metrics import ReconcileMetrics
-from workers.dedup import identity
 
 log = logging.getLogger("greenq.reconcile")
 
@@ -105,7 +104,7 @@ class Reconciler:
                 continue
             report.checked += 1
             try:
-                digest = identity(skeleton(entry, info))
+                digest = identity_of(entry, info)
             except Unmappable as error:
                 self._unmapped(report, entry, error)
                 continue

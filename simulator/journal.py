@@ -15,18 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from greenq.message_identity import MESSAGE_DIRECTIONS
+
 #: GREEN API keeps the last 10,000 messages in the journal.
 JOURNAL_SIZE: Final = 10_000
 
 #: Seconds after an outgoing message's notification that the simulator logs it as delivered.
 DELIVERED_AFTER: Final = 3
 
-#: Journal ``type`` per message notification type.
-_DIRECTIONS: Final = {
-    "incomingMessageReceived": "incoming",
-    "outgoingMessageReceived": "outgoing",
-    "outgoingAPIMessageReceived": "outgoing",
-}
 _FILE_FIELDS: Final = ("downloadUrl", "caption", "fileName", "jpegThumbnail", "mimeType", "isAnimated")
 _LINK_FIELDS: Final = ("text", "description", "title", "previewType", "jpegThumbnail")
 _FORWARD_FIELDS: Final = ("forwardingScore", "isForwarded")
@@ -34,7 +30,7 @@ _FORWARD_FIELDS: Final = ("forwardingScore", "isForwarded")
 
 def journal_entry(notification: dict[str, Any]) -> dict[str, Any] | None:
     """The journal entry GREEN API logs for a message notification; None for other notifications."""
-    direction = _DIRECTIONS.get(str(notification.get("typeWebhook")))
+    direction = MESSAGE_DIRECTIONS.get(str(notification.get("typeWebhook")))
     sender = notification.get("senderData")
     message = notification.get("messageData")
     if direction is None or not isinstance(sender, dict) or not isinstance(message, dict):

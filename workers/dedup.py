@@ -3,8 +3,8 @@
 GREEN API resends a notification when our 200 did not reach it (and pull mode sees one again after a crash
 between enqueue and delete), so the same notification can arrive twice. Its identity is derived from the
 fields GREEN API keeps stable across resends: instance, type, chat, message id, the status-like field and
-the timestamp; a message (incoming or outgoing) is its instance, direction, chat and idMessage alone.
-A status change (sent -> delivered -> read) changes the identity, so it is not a duplicate.
+the timestamp; a message only by instance, direction, chat and idMessage (greenq.message_identity). A status
+change (sent -> delivered -> read) changes the identity, so it is not a duplicate.
 A marker per identity lives for the dedup window (GREEN API keeps notifications 24 h).
 """
 
@@ -19,31 +19,20 @@ from redis import Redis
 from redis.client import Pipeline
 
 from greenq import keys
+from greenq.message_identity import message_identity
 
 #: Top-level fields that tell two different notifications of the same message apart.
 _STATE_FIELDS = ("status", "stateInstance", "statusInstance", "chatState")
 
 
-#: Message notifications by direction: GREEN API's journal tells incoming from outgoing, nothing finer.
-_MESSAGE_FAMILIES = {
-    "incomingMessageReceived": "incoming",
-    "outgoingMessageReceived": "outgoing",
-    "outgoingAPIMessageReceived": "outgoing",
-}
-
-
 def identity(data: dict[str, Any]) -> str:
     """A stable digest of what makes this notification unique (not of its full body)."""
+    message = message_identity(data)  # a message: instance, direction, chat, idMessage (greenq reconcile)
+    if message is not None:
+        return message
     instance = data.get("instanceData")
     sender = data.get("senderData")
     message = data.get("messageData")
-    family = _MESSAGE_FAMILIES.get(str(data.get("typeWebhook")))
-    if family is not None and isinstance(sender, dict) and isinstance(data.get("idMessage"), str):
-        # A message is (instance, direction, chat, idMessage) (GREEN API: idMessage is unique within a
-        # chat), so a copy rebuilt from the journal by `greenq reconcile`, which lacks the exact
-        # timestamp and type details, has the identity of the real notification.
-        id_instance = instance.get("idInstance") if isinstance(instance, dict) else None
-        return _digest([id_instance, family, sender.get("chatId"), data["idMessage"]])
     parts = [
         instance.get("idInstance") if isinstance(instance, dict) else None,
         data.get("typeWebhook"),
@@ -56,10 +45,6 @@ def identity(data: dict[str, Any]) -> str:
     if data.get("idMessage") is None:
         # No message id (state/device/quota notifications): the whole body is the identity.
         parts.append(data)
-    return _digest(parts)
-
-
-def _digest(parts: list[Any]) -> str:
     return hashlib.blake2b(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
 
 
