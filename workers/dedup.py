@@ -27,9 +27,9 @@ _STATE_FIELDS = ("status", "stateInstance", "statusInstance", "chatState")
 
 def identity(data: dict[str, Any]) -> str:
     """A stable digest of what makes this notification unique (not of its full body)."""
-    message = message_identity(data)  # a message: instance, direction, chat, idMessage (greenq reconcile)
-    if message is not None:
-        return message
+    as_message = message_identity(data)  # a message: instance, direction, chat, idMessage (greenq reconcile)
+    if as_message is not None:
+        return as_message
     instance = data.get("instanceData")
     sender = data.get("senderData")
     message = data.get("messageData")
