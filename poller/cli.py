@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import httpx2
 
-from greenq.settings import InstanceConfig, PollerSettings
+from greenq.settings import InstanceConfig, PollerSettings, ReconcileSettings
 from poller.api import GreenApiClient
 from poller.errors import PollerError, UnknownInstance
 
@@ -87,11 +87,15 @@ def _register_reconcile(commands: argparse._SubParsersAction[argparse.ArgumentPa
         metavar="SECONDS",
         help="skip younger messages (GREENQ_RECONCILE_GRACE_SECONDS)",
     )
+    reconcile.add_argument(
+        "--chat", metavar="CHAT_ID", help="one chat's history (getChatHistory) instead of the journal window"
+    )
+    reconcile.add_argument("--count", type=int, default=100, help="messages of --chat to read (default 100)")
     reconcile.set_defaults(run=_run_reconcile)
 
 
 def _run_reconcile(args: argparse.Namespace) -> int:
-    from greenq.settings import ReconcileSettings
+    from poller.reconcile import ChatRequest
     from poller.reconcile_runner import run_reconcile
 
     settings = ReconcileSettings(
@@ -102,12 +106,23 @@ def _run_reconcile(args: argparse.Namespace) -> int:
     except UnknownInstance as error:
         sys.stderr.write(f"greenq: {error}\n")
         return 2
-    if args.every is not None:
-        problem = settings.check_interval(args.every) if args.every > 0 else "--every must be positive"
-        if problem:
-            sys.stderr.write(f"greenq: {problem}\n")
-            return 2
-    return run_reconcile(settings, args.every)
+    problem = _reconcile_problem(args, settings)
+    if problem:
+        sys.stderr.write(f"greenq: {problem}\n")
+        return 2
+    chat = None if args.chat is None else ChatRequest(args.chat, args.count)
+    return run_reconcile(settings, args.every, chat)
+
+
+def _reconcile_problem(args: argparse.Namespace, settings: ReconcileSettings) -> str | None:
+    """Why these options cannot work together, or None."""
+    if args.chat is not None:
+        if len(settings.instances) != 1 or args.every is not None:
+            return "--chat needs exactly one instance (--instance NAME) and no --every"
+        return None if args.count >= 1 else "--count must be at least 1"
+    if args.every is None:
+        return None
+    return settings.check_interval(args.every) if args.every > 0 else "--every must be positive"
 
 
 def _add_instance_option(parser: argparse.ArgumentParser) -> None:

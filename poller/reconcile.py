@@ -40,6 +40,14 @@ class ReconcilePolicy:
     marker_seconds: int
 
 
+@dataclass(frozen=True)
+class ChatRequest:
+    """Reconcile one chat's newest ``count`` messages (getChatHistory) instead of the journal window."""
+
+    chat_id: str
+    count: int
+
+
 @dataclass
 class InstanceReport:
     """What one run did for one instance."""
@@ -47,6 +55,7 @@ class InstanceReport:
     instance: str
     checked: int = 0
     deferred: int = 0
+    too_old: int = 0
     recovered: int = 0
     unmapped: int = 0
     error: str | None = None
@@ -72,14 +81,18 @@ class Reconciler:
         self._metrics = metrics
         self._policy = policy
 
-    async def run(self, reader: JournalReader, name: str) -> InstanceReport:
-        """One pass over one instance's journals (raises ApiError / RedisError when it cannot finish)."""
+    async def run(self, reader: JournalReader, name: str, chat: ChatRequest | None = None) -> InstanceReport:
+        """One pass over one instance's journals, or over one chat's history (getChatHistory); raises
+        ApiError / RedisError when it cannot finish."""
         report = InstanceReport(name)
         info = await reader.instance_info()
-        entries = [
-            *await reader.messages("incoming", self._policy.window_minutes),
-            *await reader.messages("outgoing", self._policy.window_minutes),
-        ]
+        if chat is not None:
+            entries = await reader.chat_history(chat.chat_id, chat.count)
+        else:
+            entries = [
+                *await reader.messages("incoming", self._policy.window_minutes),
+                *await reader.messages("outgoing", self._policy.window_minutes),
+            ]
         candidates = self._candidates(entries, info, report)
         missing = await asyncio.to_thread(self._missing, candidates)
         notifications = self._rebuilt(missing, info, report)
@@ -95,12 +108,17 @@ class Reconciler:
     def _candidates(
         self, entries: list[dict[str, Any]], info: InstanceInfo, report: InstanceReport
     ) -> list[_Candidate]:
-        """Entries old enough to judge, one per identity, oldest first."""
-        cutoff = time.time() - self._policy.grace_seconds
+        """Entries old enough to judge and young enough to have a dedup marker, one per identity, oldest
+        first (a chat's history can reach further back than deduplication remembers)."""
+        now = time.time()
+        cutoff, oldest = now - self._policy.grace_seconds, now - self._policy.marker_seconds
         found: dict[str, _Candidate] = {}
         for entry in sorted(entries, key=_timestamp):
             if _timestamp(entry) > cutoff:
                 report.deferred += 1
+                continue
+            if _timestamp(entry) < oldest:
+                report.too_old += 1
                 continue
             report.checked += 1
             try:

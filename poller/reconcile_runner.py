@@ -24,15 +24,16 @@ from greenq.settings import ReconcileSettings
 from poller.api import GreenApiClient
 from poller.errors import ApiError
 from poller.journal import JournalPolicy, JournalReader
-from poller.reconcile import InstanceReport, ReconcilePolicy, Reconciler
+from poller.reconcile import ChatRequest, InstanceReport, ReconcilePolicy, Reconciler
 from poller.reconcile_metrics import ReconcileMetrics
 from poller.runner import USER_AGENT, configure_poller_logging
 
 log = logging.getLogger("greenq.reconcile")
 
 
-def run_reconcile(settings: ReconcileSettings, every: float | None) -> int:
-    """Reconcile once (exit 1 if any instance failed) or every ``every`` seconds until stopped."""
+def run_reconcile(settings: ReconcileSettings, every: float | None, chat: ChatRequest | None = None) -> int:
+    """Reconcile once (exit 1 if any instance failed) or every ``every`` seconds until stopped; with
+    ``chat``, one chat's history instead of the journal window."""
     configure_poller_logging(settings)
     registry = CollectorRegistry()
     metrics = ReconcileMetrics.create(registry, [instance.name for instance in settings.instances])
@@ -43,7 +44,7 @@ def run_reconcile(settings: ReconcileSettings, every: float | None) -> int:
         )
     redis = connect(settings.redis_url, settings.redis_socket_timeout)
     try:
-        failed = asyncio.run(_serve(settings, redis, metrics, every))
+        failed = asyncio.run(_serve(settings, redis, metrics, every, chat))
     finally:
         redis.close()
         if server is not None:
@@ -52,7 +53,11 @@ def run_reconcile(settings: ReconcileSettings, every: float | None) -> int:
 
 
 async def _serve(
-    settings: ReconcileSettings, redis: Redis, metrics: ReconcileMetrics, every: float | None
+    settings: ReconcileSettings,
+    redis: Redis,
+    metrics: ReconcileMetrics,
+    every: float | None,
+    chat: ChatRequest | None,
 ) -> bool:
     """Passes until done (one-shot) or stopped; True when the last pass had a failed instance."""
     stopping = asyncio.Event()
@@ -63,7 +68,7 @@ async def _serve(
     async with httpx2.AsyncClient(headers={"User-Agent": USER_AGENT}) as http:
         readers = readers_for(settings, http)
         while True:
-            reports = await reconcile_all(reconciler, readers, metrics)
+            reports = await reconcile_all(reconciler, readers, metrics, chat)
             for report in reports:
                 sys.stdout.write(orjson.dumps(report.summary()).decode() + "\n")
             sys.stdout.flush()
@@ -73,19 +78,26 @@ async def _serve(
 
 
 async def reconcile_all(
-    reconciler: Reconciler, readers: dict[str, JournalReader], metrics: ReconcileMetrics
+    reconciler: Reconciler,
+    readers: dict[str, JournalReader],
+    metrics: ReconcileMetrics,
+    chat: ChatRequest | None = None,
 ) -> Sequence[InstanceReport]:
     """One pass over every instance, concurrently; a failing instance does not stop the others."""
     return await asyncio.gather(
-        *(_one(reconciler, reader, name, metrics) for name, reader in readers.items())
+        *(_one(reconciler, reader, name, metrics, chat) for name, reader in readers.items())
     )
 
 
 async def _one(
-    reconciler: Reconciler, reader: JournalReader, name: str, metrics: ReconcileMetrics
+    reconciler: Reconciler,
+    reader: JournalReader,
+    name: str,
+    metrics: ReconcileMetrics,
+    chat: ChatRequest | None,
 ) -> InstanceReport:
     try:
-        report = await reconciler.run(reader, name)
+        report = await reconciler.run(reader, name, chat)
     except ApiError as error:
         metrics.error(name, error.kind)
         report = InstanceReport(name, error=str(error))

@@ -27,7 +27,7 @@ from greenq.logs import FIELDS_ATTR
 from greenq.procs import free_port, stop_process
 from greenq.settings import ReconcileSettings
 from poller.journal import JournalReader
-from poller.reconcile import InstanceReport
+from poller.reconcile import ChatRequest, InstanceReport
 from poller.reconcile_metrics import ReconcileMetrics
 from poller.reconcile_runner import readers_for, reconcile_all, reconciler_for
 from simulator.control import SimulatorControl
@@ -69,14 +69,14 @@ def settings_for(sim_url: str, redis_server: LocalRedis, **overrides: Any) -> Re
     return ReconcileSettings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-def one_pass(settings: ReconcileSettings, redis: Redis) -> Pass:
+def one_pass(settings: ReconcileSettings, redis: Redis, chat: ChatRequest | None = None) -> Pass:
     registry = CollectorRegistry()
     metrics = ReconcileMetrics.create(registry, [instance.name for instance in settings.instances])
 
     async def run() -> tuple[list[InstanceReport], dict[str, JournalReader]]:
         async with httpx2.AsyncClient(trust_env=False) as http:
             readers = readers_for(settings, http)
-            reports = await reconcile_all(reconciler_for(settings, redis, metrics), readers, metrics)
+            reports = await reconcile_all(reconciler_for(settings, redis, metrics), readers, metrics, chat)
             return list(reports), readers
 
     reports, readers = asyncio.run(run())
@@ -308,5 +308,48 @@ def test_one_shot_cli_recovers_and_prints_a_summary_per_instance(
     summaries, _ = run_reconcile(reconcile_env(redis_server, url), tmp_path, "--instance", "second")
 
     assert summaries == {
-        "second": {"instance": "second", "checked": 2, "deferred": 0, "recovered": 2, "unmapped": 0}
+        "second": {
+            "instance": "second",
+            "checked": 2,
+            "deferred": 0,
+            "too_old": 0,
+            "recovered": 2,
+            "unmapped": 0,
+        }
     }
+
+
+def test_one_chat_can_be_reconciled_further_back_than_the_window(
+    simulator: tuple[str, SimulatorControl], redis_server: LocalRedis, redis_conn: Redis
+) -> None:
+    url, control = simulator
+    messages = make_messages(INSTANCE, 40)  # 8 to 15 minutes old
+    for message in messages[1::2]:
+        message["senderData"]["chatId"] = "79000000002@c.us"
+    chat = messages[0]["senderData"]["chatId"]
+    in_chat = [m for m in messages if m["senderData"]["chatId"] == chat]
+    forgotten = {**in_chat[0], "idMessage": "OLDER-THAN-DEDUP", "timestamp": in_chat[0]["timestamp"] - 3600}
+    journal_only(control, INSTANCE, [*messages, forgotten])
+    settings = settings_for(url, redis_server, reconcile_window_minutes=1, dedup_window_seconds=1800)
+
+    window = one_pass(settings, redis_conn)
+    history = one_pass(settings, redis_conn, ChatRequest(chat, 100))
+
+    assert (window.reports["first"].checked, window.reports["first"].recovered) == (0, 0)
+    report = history.reports["first"]
+    assert 1 < len(in_chat) < len(messages)
+    assert sorted(report.recovered_ids) == sorted(m["idMessage"] for m in in_chat)
+    assert report.too_old == 1  # its dedup marker would have expired: recovering it could duplicate it
+
+
+def test_chat_mode_needs_one_instance(tmp_path: Path, redis_server: LocalRedis) -> None:
+    env = reconcile_env(redis_server, "http://127.0.0.1:9")
+    result = subprocess.run(
+        [*GREENQ, "reconcile", "--chat", "79001234567@c.us"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "--chat needs exactly one instance" in result.stderr.decode()
