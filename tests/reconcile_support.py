@@ -16,6 +16,7 @@ from redis import Redis
 from greenq import keys
 from greenq.local_redis import LocalRedis
 from poller.rebuild import BUILDERS
+from simulator.control import SimulatorControl
 from tests.conftest import SAMPLES_DIR
 from tests.test_simulator import GREENQ, INSTANCE, INSTANCE_TOKEN, OTHER_INSTANCE, OTHER_TOKEN, subprocess_env
 from workers.notification import unwrap
@@ -107,3 +108,9 @@ def run_reconcile(env: dict[str, str], cwd: Path, *args: str) -> tuple[dict[str,
     summaries = [orjson.loads(line) for line in result.stdout.splitlines() if line.strip()]
     assert all(TOKENS[i] not in result.stdout.decode() + stderr for i in TOKENS), "a token was printed"
     return {summary["instance"]: summary for summary in summaries}, stderr
+
+
+def journal_only(control: SimulatorControl, instance: int, messages: list[dict[str, Any]]) -> None:
+    """Messages GREEN API journaled but never delivered."""
+    control.inject(instance, "lose", len(messages))
+    control.add(instance, messages)

@@ -7,11 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
-import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -24,7 +20,7 @@ from greenq.contract import Envelope
 from greenq.jobqueue import NotificationQueue
 from greenq.local_redis import LocalRedis
 from greenq.logs import FIELDS_ATTR
-from greenq.procs import free_port, stop_process
+from greenq.procs import free_port
 from greenq.settings import ReconcileSettings
 from poller.journal import JournalReader
 from poller.reconcile import ChatRequest, InstanceReport
@@ -36,12 +32,17 @@ from tests.reconcile_support import (
     TOKENS,
     handled,
     instances_env,
+    journal_only,
     key_of,
     make_messages,
-    reconcile_env,
-    run_reconcile,
 )
-from tests.test_simulator import GREENQ, INSTANCE, OTHER_INSTANCE, running_simulator, sdk, wait_until
+from tests.test_simulator import (
+    INSTANCE,
+    OTHER_INSTANCE,
+    running_simulator,
+    sdk,
+    simulator,  # noqa: F401 (the fixture)
+)
 
 
 @dataclass
@@ -91,20 +92,11 @@ def deliver(redis: Redis, drain: DrainFn, messages: list[dict[str, Any]]) -> Non
     drain()
 
 
-@pytest.fixture
-def simulator() -> Iterator[tuple[str, SimulatorControl]]:
-    with running_simulator() as running:
-        yield running
-
-
-def journal_only(control: SimulatorControl, instance: int, messages: list[dict[str, Any]]) -> None:
-    """Messages GREEN API journaled but never delivered."""
-    control.inject(instance, "lose", len(messages))
-    control.add(instance, messages)
-
-
 def test_messages_that_reach_the_journal_late_are_recovered_by_a_later_run(
-    simulator: tuple[str, SimulatorControl], redis_server: LocalRedis, redis_conn: Redis, drain: DrainFn
+    simulator: tuple[str, SimulatorControl],  # noqa: F811 (the imported fixture)
+    redis_server: LocalRedis,
+    redis_conn: Redis,
+    drain: DrainFn,
 ) -> None:
     url, control = simulator
     messages = make_messages(INSTANCE, 50)
@@ -128,31 +120,6 @@ def test_messages_that_reach_the_journal_late_are_recovered_by_a_later_run(
     seen = handled(redis_conn)
     assert set(seen) == {key_of(m) for m in messages}
     assert max(seen.values()) == 1
-
-
-def test_a_period_longer_than_the_window_allows_is_refused(tmp_path: Path, redis_server: LocalRedis) -> None:
-    env = reconcile_env(redis_server, "http://127.0.0.1:9", GREENQ_RECONCILE_WINDOW_MINUTES="5")
-    result = subprocess.run(
-        [*GREENQ, "reconcile", "--every", "300"], env=env, cwd=tmp_path, capture_output=True, check=False
-    )
-    assert result.returncode == 2
-    assert "raise GREENQ_RECONCILE_WINDOW_MINUTES" in result.stderr.decode()
-
-
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        ({"GREENQ_DEDUP_WINDOW_SECONDS": "0"}, "reconciliation needs deduplication"),
-        ({"GREENQ_DEDUP_WINDOW_SECONDS": "600"}, "further back than the dedup window"),
-    ],
-)
-def test_settings_that_would_deliver_twice_are_refused(
-    tmp_path: Path, redis_server: LocalRedis, overrides: dict[str, str], message: str
-) -> None:
-    env = reconcile_env(redis_server, "http://127.0.0.1:9", **overrides)
-    result = subprocess.run([*GREENQ, "reconcile"], env=env, cwd=tmp_path, capture_output=True, check=False)
-    assert result.returncode == 2
-    assert message in result.stderr.decode()
 
 
 def test_429_answers_are_backed_off_until_the_run_completes(
@@ -208,7 +175,9 @@ def test_the_simulator_journal_answers_like_green_apis_and_429_past_its_limit() 
 
 
 def test_a_failing_instance_does_not_stop_the_others(
-    simulator: tuple[str, SimulatorControl], redis_server: LocalRedis, redis_conn: Redis
+    simulator: tuple[str, SimulatorControl],  # noqa: F811 (the imported fixture)
+    redis_server: LocalRedis,
+    redis_conn: Redis,
 ) -> None:
     url, control = simulator
     journal_only(control, OTHER_INSTANCE, make_messages(OTHER_INSTANCE, 3))
@@ -226,7 +195,7 @@ def test_a_failing_instance_does_not_stop_the_others(
 
 
 def test_a_lost_message_the_journal_cannot_describe_is_counted_and_logged(
-    simulator: tuple[str, SimulatorControl],
+    simulator: tuple[str, SimulatorControl],  # noqa: F811 (the imported fixture)
     redis_server: LocalRedis,
     redis_conn: Redis,
     caplog: pytest.LogCaptureFixture,
@@ -246,81 +215,10 @@ def test_a_lost_message_the_journal_cannot_describe_is_counted_and_logged(
     assert [(f["idMessage"], f["typeMessage"]) for f in logged] == [(poll["idMessage"], "pollMessage")]
 
 
-def test_tokens_never_appear_in_output_even_when_calls_fail(
-    simulator: tuple[str, SimulatorControl], redis_server: LocalRedis, tmp_path: Path
-) -> None:
-    url, control = simulator
-    control.inject(INSTANCE, "drop", 20, methods=["lastIncomingMessages"])  # connection broken mid-answer
-    env = reconcile_env(
-        redis_server,
-        url,
-        GREENQ_LOG_LEVEL="DEBUG",
-        GREENQ_RECONCILE_MAX_ATTEMPTS="2",
-        GREENQ_INSTANCES=f"first={url}|{INSTANCE}|{TOKENS[INSTANCE]},"
-        f"second={url}|{OTHER_INSTANCE}|{TOKENS[OTHER_INSTANCE][::-1]}",  # a wrong token: 401
-    )
-
-    result = subprocess.run([*GREENQ, "reconcile"], env=env, cwd=tmp_path, capture_output=True, check=False)
-
-    output = result.stdout.decode() + result.stderr.decode()
-    assert result.returncode == 1
-    summaries = {s["instance"]: s for s in map(orjson.loads, result.stdout.splitlines())}
-    assert "failed" in summaries["first"]["error"]
-    assert "HTTP 401" in summaries["second"]["error"]
-    for token in (TOKENS[INSTANCE], TOKENS[OTHER_INSTANCE], TOKENS[OTHER_INSTANCE][::-1]):
-        assert token not in output
-
-
-def test_periodic_mode_serves_metrics_and_stops_on_sigterm(
-    simulator: tuple[str, SimulatorControl], redis_server: LocalRedis, tmp_path: Path
-) -> None:
-    url, control = simulator
-    journal_only(control, INSTANCE, make_messages(INSTANCE, 7))
-    port = free_port()
-    env = reconcile_env(redis_server, url, GREENQ_RECONCILE_METRICS_PORT=str(port))
-    process = subprocess.Popen(
-        [*GREENQ, "reconcile", "--every", "0.2"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL
-    )
-    try:
-
-        def scraped(text: list[str]) -> bool:
-            try:
-                text[:] = [httpx2.get(f"http://127.0.0.1:{port}/metrics", trust_env=False).text]
-            except httpx2.HTTPError:
-                return False
-            return 'greenq_reconcile_checked_total{instance="first"} 14.0' in text[0]  # two passes
-
-        page: list[str] = []
-        wait_until(lambda: scraped(page), 30, "two passes in the metrics", interval=0.1)
-    finally:
-        code = stop_process(process, sig=signal.SIGTERM)
-    assert code == 0
-    assert 'greenq_reconcile_recovered_total{instance="first"} 7.0' in page[0]
-    assert 'greenq_reconcile_recovered_total{instance="second"} 0.0' in page[0]
-
-
-def test_one_shot_cli_recovers_and_prints_a_summary_per_instance(
-    simulator: tuple[str, SimulatorControl], redis_server: LocalRedis, tmp_path: Path
-) -> None:
-    url, control = simulator
-    journal_only(control, OTHER_INSTANCE, make_messages(OTHER_INSTANCE, 2))
-
-    summaries, _ = run_reconcile(reconcile_env(redis_server, url), tmp_path, "--instance", "second")
-
-    assert summaries == {
-        "second": {
-            "instance": "second",
-            "checked": 2,
-            "deferred": 0,
-            "too_old": 0,
-            "recovered": 2,
-            "unmapped": 0,
-        }
-    }
-
-
 def test_one_chat_can_be_reconciled_further_back_than_the_window(
-    simulator: tuple[str, SimulatorControl], redis_server: LocalRedis, redis_conn: Redis
+    simulator: tuple[str, SimulatorControl],  # noqa: F811 (the imported fixture)
+    redis_server: LocalRedis,
+    redis_conn: Redis,
 ) -> None:
     url, control = simulator
     messages = make_messages(INSTANCE, 40)  # 8 to 15 minutes old
@@ -340,16 +238,3 @@ def test_one_chat_can_be_reconciled_further_back_than_the_window(
     assert 1 < len(in_chat) < len(messages)
     assert sorted(report.recovered_ids) == sorted(m["idMessage"] for m in in_chat)
     assert report.too_old == 1  # its dedup marker would have expired: recovering it could duplicate it
-
-
-def test_chat_mode_needs_one_instance(tmp_path: Path, redis_server: LocalRedis) -> None:
-    env = reconcile_env(redis_server, "http://127.0.0.1:9")
-    result = subprocess.run(
-        [*GREENQ, "reconcile", "--chat", "79001234567@c.us"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        check=False,
-    )
-    assert result.returncode == 2
-    assert "--chat needs exactly one instance" in result.stderr.decode()
