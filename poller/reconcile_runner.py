@@ -42,7 +42,7 @@ def run_reconcile(settings: ReconcileSettings, every: float | None, chat: ChatRe
         server, _ = start_http_server(
             settings.reconcile_metrics_port, addr=settings.reconcile_metrics_host, registry=registry
         )
-    redis = connect(settings.redis_url, settings.redis_socket_timeout)
+    redis = connect(settings.require_redis_url(), settings.redis_socket_timeout)
     try:
         failed = asyncio.run(_serve(settings, redis, metrics, every, chat))
     finally:
