@@ -1,10 +1,12 @@
 """The identity of a message notification, shared by the workers' deduplication and ``greenq reconcile``.
 
 A message (incoming, sent from the phone, sent through the API) is identified by its instance, direction,
-chat and idMessage: GREEN API says an idMessage is unique within a chat. Its timestamp and type details are
-left out because GREEN API's journal, from which the reconciler rebuilds lost notifications, does not keep
-them exactly (an outgoing entry carries the time of its last status change, and the journal cannot tell a
-phone-sent message from an API-sent one for certain). So a rebuilt copy and the real notification are one.
+chat, idMessage (GREEN API: unique within a chat) and typeMessage (the journal names types as notifications
+do; kept because GREEN API's own examples reuse one idMessage for messages of different types). The
+timestamp and the exact typeWebhook are left out because GREEN API's journal, from which the reconciler
+rebuilds lost notifications, does not keep them exactly: an outgoing entry carries the time of its last
+status change, and phone-sent and API-sent messages are told apart only by an optional ``sendByApi``. So a
+rebuilt copy and the real notification are one.
 """
 
 from __future__ import annotations
@@ -29,5 +31,7 @@ def message_identity(data: dict[str, Any]) -> str | None:
     if direction is None or not isinstance(sender, dict) or not isinstance(id_message, str):
         return None
     id_instance = instance.get("idInstance") if isinstance(instance, dict) else None
-    parts = ["message", id_instance, direction, sender.get("chatId"), id_message]
+    message = data.get("messageData")
+    type_message = message.get("typeMessage") if isinstance(message, dict) else None
+    parts = ["message", id_instance, direction, sender.get("chatId"), id_message, type_message]
     return hashlib.blake2b(orjson.dumps(parts), digest_size=16).hexdigest()

@@ -51,6 +51,7 @@ def skeleton(entry: dict[str, Any], instance: InstanceInfo) -> dict[str, Any]:
         "instanceData": instance.instance_data(),
         "idMessage": id_message,
         "senderData": {"chatId": chat_id},
+        "messageData": {"typeMessage": entry.get("typeMessage")},
     }
 
 

@@ -79,8 +79,9 @@ def test_status_changes_of_one_message_are_not_duplicates(redis_conn: Redis, dra
         ("instanceData.idInstance", 1101000099),
         ("senderData.chatId", "70000000000@c.us"),
         ("typeWebhook", "outgoingMessageReceived"),
+        ("messageData.typeMessage", "extendedTextMessage"),
     ],
-    ids=["id", "instance", "chat", "direction"],
+    ids=["id", "instance", "chat", "direction", "typeMessage"],
 )
 def test_identity_changes_with_each_identifying_field(change: tuple[str, object]) -> None:
     assert identity(mutate(TEXT, *change)) != identity(TEXT)
@@ -88,8 +89,8 @@ def test_identity_changes_with_each_identifying_field(change: tuple[str, object]
 
 @pytest.mark.parametrize(
     "change",
-    [("timestamp", 1588091581), ("messageData.typeMessage", "extendedTextMessage")],
-    ids=["timestamp", "typeMessage"],
+    [("timestamp", 1588091581), ("senderData.sender", "70000000000@c.us")],
+    ids=["timestamp", "sender"],
 )
 def test_a_message_is_its_chat_and_id_not_its_journal_less_details(change: tuple[str, object]) -> None:
     """A copy rebuilt from GREEN API's journal must be a duplicate of the real notification."""
