@@ -14,14 +14,15 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Final
 
-import orjson
-
 #: Message notifications by direction: GREEN API's journal tells incoming from outgoing, nothing finer.
 MESSAGE_DIRECTIONS: Final = {
     "incomingMessageReceived": "incoming",
     "outgoingMessageReceived": "outgoing",
     "outgoingAPIMessageReceived": "outgoing",
 }
+
+
+_SCALARS = (str, int, float, bool, type(None))
 
 
 def message_identity(data: dict[str, Any]) -> str | None:
@@ -34,4 +35,6 @@ def message_identity(data: dict[str, Any]) -> str | None:
     message = data.get("messageData")
     type_message = message.get("typeMessage") if isinstance(message, dict) else None
     parts = ["message", id_instance, direction, sender.get("chatId"), id_message, type_message]
-    return hashlib.blake2b(orjson.dumps(parts), digest_size=16).hexdigest()
+    # Only scalars are spelled out: a hostile body's nested value is never encoded (it may be too deep).
+    text = "\x1f".join(repr(part) if isinstance(part, _SCALARS) else type(part).__name__ for part in parts)
+    return hashlib.blake2b(text.encode(errors="surrogatepass"), digest_size=16).hexdigest()
