@@ -33,7 +33,8 @@ READABLE_VERSIONS: Final = frozenset({ENVELOPE_VERSION, BINARY_ENVELOPE_VERSION}
 
 BodyEncoding = Literal["text", "base64"]
 
-Source = Literal["webhook", "poll", "replay"]
+#: Where a notification came from; ``reconcile``: rebuilt from GREEN API's message journal.
+Source = Literal["webhook", "poll", "replay", "reconcile"]
 
 #: Serializer both sides hand to RQ (``Queue(serializer=...)``, ``Worker(serializer=...)``).
 SERIALIZER: Final = JSONSerializer
@@ -120,7 +121,7 @@ class Envelope:
         body, source = wire.get("body"), wire.get("source")
         if not isinstance(body, str):
             raise EnvelopeError(f"envelope body must be text, got {type(body).__name__}")
-        if source not in ("webhook", "poll", "replay"):
+        if source not in ("webhook", "poll", "replay", "reconcile"):
             raise EnvelopeError(f"unknown envelope source {source!r}")
         pending, over_limit = wire.get("pending_handlers"), wire.get("over_limit")
         return cls(

@@ -43,3 +43,12 @@ OUTCOME_COUNTS: Final = f"{PREFIX}:outcomes"
 
 #: A short-lived key a worker writes to learn whether Redis takes writes again (a full Redis answers PING).
 WRITE_PROBE: Final = f"{PREFIX}:write-probe"
+
+#: Prefix of the markers ``greenq reconcile`` sets on the notifications it enqueued (one per dedup identity),
+#: so a later run does not enqueue them again before a worker has processed them.
+RECONCILED_PREFIX: Final = f"{PREFIX}:reconciled:"
+
+
+def reconciled_key(digest: str) -> str:
+    """Marker of a notification the reconciler enqueued (``digest`` is its dedup identity)."""
+    return f"{RECONCILED_PREFIX}{digest}"

@@ -419,3 +419,59 @@ class PollerSettings(CommonSettings):
             if instance.name == name:
                 return instance
         raise KeyError(name)
+
+
+#: GREEN API: a message can take up to 2 minutes to show in the journal.
+JOURNAL_LAG_SECONDS = 120
+
+
+class ReconcileSettings(PollerSettings):
+    """``greenq reconcile``: the instances of GREENQ_INSTANCES, their journals, and the dedup window."""
+
+    needs_redis: ClassVar[bool] = True
+
+    reconcile_window_minutes: int = Field(
+        default=30, ge=1, le=1440, description="How far back each run reads the journal (minutes=N)."
+    )
+    reconcile_grace_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="Messages younger than this are left to normal delivery (they may be in flight).",
+    )
+    reconcile_rate_per_second: float = Field(
+        default=1.0, gt=0, description="Journal calls per second per instance (GREEN API rate-limits them)."
+    )
+    reconcile_max_attempts: int = Field(
+        default=6, ge=1, description="Tries of one journal call (429, 5xx, timeouts) before the run fails."
+    )
+    reconcile_metrics_host: str = "127.0.0.1"
+    reconcile_metrics_port: int = Field(
+        default=9102, ge=0, le=65535, description="Metrics port of `reconcile --every` (0 = off)."
+    )
+    dedup_window_seconds: int = Field(
+        default=24 * 3600,
+        ge=0,
+        description="The workers' deduplication window (the same GREENQ_DEDUP_WINDOW_SECONDS).",
+    )
+
+    @model_validator(mode="after")
+    def _check_window(self) -> ReconcileSettings:
+        if self.dedup_window_seconds == 0:
+            raise ValueError("reconciliation needs deduplication: GREENQ_DEDUP_WINDOW_SECONDS is 0")
+        if self.reconcile_window_minutes * 60 > self.dedup_window_seconds:
+            raise ValueError(
+                "GREENQ_RECONCILE_WINDOW_MINUTES reaches further back than the dedup window: "
+                "messages older than the window would be delivered twice"
+            )
+        return self
+
+    def check_interval(self, every: float) -> str | None:
+        """Why running every ``every`` seconds could miss a late journal entry, or None when it cannot."""
+        needed = every + JOURNAL_LAG_SECONDS + self.reconcile_grace_seconds
+        if needed > self.reconcile_window_minutes * 60:
+            return (
+                f"--every {every:g} s + the journal's {JOURNAL_LAG_SECONDS} s lag + the "
+                f"{self.reconcile_grace_seconds:g} s grace exceed the {self.reconcile_window_minutes} min "
+                "window: raise GREENQ_RECONCILE_WINDOW_MINUTES"
+            )
+        return None

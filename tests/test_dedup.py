@@ -74,11 +74,32 @@ def test_status_changes_of_one_message_are_not_duplicates(redis_conn: Redis, dra
 
 @pytest.mark.parametrize(
     "change",
-    [("idMessage", "OTHER"), ("timestamp", 1588091581), ("senderData.chatId", "70000000000@c.us")],
-    ids=["id", "timestamp", "chat"],
+    [
+        ("idMessage", "OTHER"),
+        ("instanceData.idInstance", 1101000099),
+        ("senderData.chatId", "70000000000@c.us"),
+        ("typeWebhook", "outgoingMessageReceived"),
+        ("messageData.typeMessage", "extendedTextMessage"),
+    ],
+    ids=["id", "instance", "chat", "direction", "typeMessage"],
 )
 def test_identity_changes_with_each_identifying_field(change: tuple[str, object]) -> None:
     assert identity(mutate(TEXT, *change)) != identity(TEXT)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [("timestamp", 1588091581), ("senderData.sender", "70000000000@c.us")],
+    ids=["timestamp", "sender"],
+)
+def test_a_message_is_its_chat_and_id_not_its_journal_less_details(change: tuple[str, object]) -> None:
+    """A copy rebuilt from GREEN API's journal must be a duplicate of the real notification."""
+    assert identity(mutate(TEXT, *change)) == identity(TEXT)
+    sent_by_phone = mutate(TEXT, "typeWebhook", "outgoingMessageReceived")
+    assert identity(mutate(sent_by_phone, "typeWebhook", "outgoingAPIMessageReceived")) == identity(
+        sent_by_phone
+    )
+    assert identity(mutate(STATUS, "timestamp", 1588091581)) != identity(STATUS)
 
 
 def test_identity_ignores_fields_that_do_not_identify() -> None:

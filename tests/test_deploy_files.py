@@ -45,6 +45,7 @@ from greenq.nginx_config import (
 )
 from greenq.settings import DEFAULT_BODY_CAP_BYTES, DEFAULT_MAX_BODY_BYTES, IngressSettings, WorkerSettings
 from ingress.metrics import IngressMetrics
+from poller.reconcile_metrics import ReconcileMetrics
 from workers.metrics import RedisStateCollector, WorkerMetrics
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,6 +113,7 @@ def exported_series() -> frozenset[str]:
     registry = CollectorRegistry()
     IngressMetrics.create(registry)
     WorkerMetrics.create(registry, known_types=())
+    ReconcileMetrics.create(registry, ["first"]).last_success.labels(instance="first").set(1)
     families = [*registry.collect(), *RedisStateCollector(FakeRedisWithInfo()).collect()]
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
     return frozenset(family.name + suffix for family in families for suffix in suffixes[family.type])

@@ -3,7 +3,8 @@
 GREEN API resends a notification when our 200 did not reach it (and pull mode sees one again after a crash
 between enqueue and delete), so the same notification can arrive twice. Its identity is derived from the
 fields GREEN API keeps stable across resends: instance, type, chat, message id, the status-like field and
-the timestamp. A status change (sent -> delivered -> read) changes the identity, so it is not a duplicate.
+the timestamp; a message by instance, direction, chat, idMessage and typeMessage (greenq.message_identity). A
+status change (sent -> delivered -> read) changes the identity, so it is not a duplicate.
 A marker per identity lives for the dedup window (GREEN API keeps notifications 24 h).
 """
 
@@ -18,6 +19,7 @@ from redis import Redis
 from redis.client import Pipeline
 
 from greenq import keys
+from greenq.message_identity import message_identity
 
 #: Top-level fields that tell two different notifications of the same message apart.
 _STATE_FIELDS = ("status", "stateInstance", "statusInstance", "chatState")
@@ -25,6 +27,9 @@ _STATE_FIELDS = ("status", "stateInstance", "statusInstance", "chatState")
 
 def identity(data: dict[str, Any]) -> str:
     """A stable digest of what makes this notification unique (not of its full body)."""
+    as_message = message_identity(data)  # a message: without timestamp and typeWebhook (greenq reconcile)
+    if as_message is not None:
+        return as_message
     instance = data.get("instanceData")
     sender = data.get("senderData")
     message = data.get("messageData")
