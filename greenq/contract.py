@@ -57,6 +57,8 @@ class Envelope:
     attempt: int = 1
     #: On a retry, the handlers still owed this notification (the ones that succeeded are not re-run).
     pending_handlers: tuple[str, ...] | None = None
+    #: On a replay, the dead-letter entry it came from: each replay is its own unit of work (exactly-once).
+    replay_of: str | None = None
     version: int = ENVELOPE_VERSION
 
     def to_wire(self) -> dict[str, Any]:
@@ -87,6 +89,7 @@ class Envelope:
             token_id=None if wire.get("token_id") is None else str(wire["token_id"]),
             attempt=int(wire.get("attempt", 1)),
             pending_handlers=None if pending is None else tuple(str(name) for name in pending),
+            replay_of=None if wire.get("replay_of") is None else str(wire["replay_of"]),
         )
 
     def next_attempt(self, pending_handlers: tuple[str, ...]) -> Envelope:

@@ -32,8 +32,9 @@ class Enqueuer:
 
     def __init__(self, connection: AsyncRedis) -> None:
         self._redis = connection
-        # Only used to create pipelines that record commands; it never connects.
-        self._recorder = NotificationQueue(Redis())
+        # Only used to create pipelines that record commands; it connects once, for RQ to read the server's
+        # version, so it must point at the configured server (never a default address).
+        self._recorder = NotificationQueue(_sync_twin(connection))
 
     async def enqueue(self, envelopes: Sequence[Envelope]) -> Stored:
         """One round trip: the job's MULTI/EXEC plus the queue length (the group commit's backlog signal)."""
@@ -48,3 +49,11 @@ class Enqueuer:
         except RedisError as error:
             raise Unavailable(f"could not write to Redis: {type(error).__name__}") from error
         return Stored(job_id, int(results[-1]))
+
+
+def _sync_twin(connection: AsyncRedis) -> Redis:
+    """A synchronous client for the same server and database as ``connection``."""
+    kwargs = connection.connection_pool.connection_kwargs
+    return Redis(
+        **{name: kwargs[name] for name in ("host", "port", "db", "username", "password") if name in kwargs}
+    )
