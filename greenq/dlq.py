@@ -29,8 +29,9 @@ from workers.deadletter import DeadLetter, DeadLetterStore
 
 log = logging.getLogger("greenq.dlq")
 
-#: Seconds a replay's lock on one entry lives if the replaying process dies holding it.
-REPLAY_LOCK_SECONDS = 60
+#: Seconds a replay's lock on one entry lives if the replaying process dies holding it. It only has to cover
+#: one check and one EXEC; should it ever expire early, the worker still claims each replay once.
+REPLAY_LOCK_SECONDS = 5
 
 #: Ids per XDEL call when purging a selection.
 DELETE_CHUNK = 500

@@ -129,7 +129,11 @@ class RedisProxy:
             if self.refusing:
                 _close(client)
                 continue
-            server = socket.create_connection(self._upstream)
+            try:
+                server = socket.create_connection(self._upstream)
+            except OSError:
+                _close(client)
+                continue
             self._sockets += [client, server]
             _Relay(self, client, server).start()
 
