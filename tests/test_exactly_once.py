@@ -140,6 +140,19 @@ def test_3_a_retry_job_that_runs_twice_applies_its_effects_once(redis_conn: Redi
     assert outcome_counts(redis_conn) == {"handled": 1}
 
 
+def test_3_a_job_that_runs_twice_records_each_outcome_once(redis_conn: Redis, drain: DrainFn) -> None:
+    batch = [wire(message("TWICE")), wire('{"typeWebhook": "incomingMessageReceived"}'), wire(QUOTA)]
+    queue = NotificationQueue(redis_conn)
+    for _ in range(2):  # a committed job run again (crash before RQ recorded its success)
+        queue.rq_queue.enqueue(keys.JOB_FUNCTION, args=(batch,), result_ttl=0)
+
+    drain(router=ROUTER)
+
+    assert outcome_counts(redis_conn) == {"handled": 2, "invalid": 1}
+    assert [outcome for outcome, _ in dead_letters(redis_conn)] == ["invalid"]
+    assert effect_counts(redis_conn) == {"TWICE": 2, "": 2}
+
+
 def test_3_a_replay_job_that_runs_twice_applies_its_effects_once(redis_conn: Redis, drain: DrainFn) -> None:
     NotificationQueue(redis_conn).enqueue(
         [Envelope(body=orjson.dumps(message("R", **{"raise": 9})).decode(), source="webhook")]

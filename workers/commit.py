@@ -94,7 +94,9 @@ def _settle_claims(items: list[Item], values: dict[str, bytes | None]) -> None:
 
 
 def _count_outcomes(items: list[Item], pipe: Pipeline) -> None:
-    counts = Counter(item.result.value for item in items if item.result is not None)
+    counts = Counter(
+        item.result.value for item in items if item.result is not None and not item.already_committed
+    )
     for outcome, count in counts.items():
         pipe.hincrby(keys.OUTCOME_COUNTS, outcome, count)
 
