@@ -105,7 +105,8 @@ def test_2_two_workers_handling_copies_at_the_same_time_apply_effects_once(
     redis_conn: Redis, settings: WorkerSettings
 ) -> None:
     body = message("RACE", gate="race")
-    runtimes = [build_runtime(settings, connection=Redis.from_url(settings.require_redis_url())) for _ in range(2)]
+    url = settings.require_redis_url()
+    runtimes = [build_runtime(settings, connection=Redis.from_url(url)) for _ in range(2)]
     errors: list[BaseException] = []
 
     def run(index: int) -> None:

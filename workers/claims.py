@@ -17,8 +17,6 @@ import enum
 import hashlib
 from dataclasses import dataclass
 
-from redis.client import Pipeline
-
 from greenq import keys
 from greenq.contract import Envelope
 
@@ -63,13 +61,12 @@ class Claim:
             return Claimed.DONE
         return Claimed.RESEND if content_value is not None else Claimed.FREE
 
-    def commit_in(self, pipeline: Pipeline, state: Claimed, dedup_window: int) -> None:
-        """Queue this unit's claim: the content identity for a first commit (it lives for the dedup window),
-        else the unit key (at least :data:`MIN_CLAIM_SECONDS`)."""
+    def command(self, state: Claimed, dedup_window: int) -> tuple[str | int, ...]:
+        """The SET that records this unit's commit: the content identity for a first commit (it lives for
+        the dedup window), else the unit key (at least :data:`MIN_CLAIM_SECONDS`)."""
         if state is Claimed.FREE and self.content_key is not None:
-            pipeline.set(self.content_key, self.unit, ex=dedup_window)
-        else:
-            pipeline.set(self.unit_key, 1, ex=max(dedup_window, MIN_CLAIM_SECONDS))
+            return ("SET", self.content_key, self.unit, "EX", dedup_window)
+        return ("SET", self.unit_key, 1, "EX", max(dedup_window, MIN_CLAIM_SECONDS))
 
 
 def claim_for(envelope: Envelope, content_identity: str | None, dedup_window: int) -> Claim:

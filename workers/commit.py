@@ -104,14 +104,15 @@ def _count_outcomes(items: list[Item], pipe: Pipeline) -> None:
 def _refused(items: list[Item], replies: list[object]) -> list[WriteFailure]:
     """Items whose commands failed inside EXEC (replies are in the order the writes were queued)."""
     failures: list[WriteFailure] = []
-    position = 0
+    if not any(isinstance(reply, Exception) for reply in replies):
+        return failures
+    remaining = iter(replies)
     for item in items:
         errors = [
             (write.owner, reply)
-            for write, reply in zip(item.writes, replies[position:], strict=False)
+            for write, reply in zip(item.writes, remaining, strict=False)  # writes first
             if isinstance(reply, Exception)
         ]
-        position += len(item.writes)
         if errors:
             failures.append(WriteFailure(item, errors))
     return failures

@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import orjson
+
 #: Top-level fields that tell two different notifications of the same message apart.
 _STATE_FIELDS = ("status", "stateInstance", "statusInstance", "chatState")
 
@@ -41,5 +43,6 @@ def identity(data: dict[str, Any], body: str) -> str | None:
             return None
         # No message id (state/device/block notifications): the exact body is the identity.
         parts.append(hashlib.blake2b(body.encode(errors="surrogatepass"), digest_size=16).hexdigest())
-    text = "\x1f".join(repr(part) if isinstance(part, _SCALARS) else type(part).__name__ for part in parts)
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    # Scalars only (never a nested value): encoding them cannot recurse, and parsed integers fit in 64 bits.
+    scalars = [part if isinstance(part, _SCALARS) else type(part).__name__ for part in parts]
+    return hashlib.blake2b(orjson.dumps(scalars), digest_size=16).hexdigest()

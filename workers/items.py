@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import copy
+from dataclasses import dataclass, field
 from typing import Any
 
 from greenq.contract import Envelope
@@ -56,7 +57,9 @@ class Item:
 
     def fresh(self) -> Item:
         """A copy with the read-phase facts only, for a new commit attempt."""
-        return replace(self, writes=[])
+        copied = copy.copy(self)  # far cheaper than dataclasses.replace, per item and attempt
+        copied.writes = []
+        return copied
 
     def queue(self, owner: Owner, args: tuple[Any, ...], options: dict[str, Any]) -> None:
         self.writes.append(QueuedWrite(owner, args, options))

@@ -144,8 +144,7 @@ class Processor:
                 (f"processing raised {type(error).__name__}: {error}",),
             )
             self._dead_letter(item)
-        with self._recording(item) as recorder:
-            item.claim.commit_in(recorder, item.claimed, self._settings.dedup_window_seconds)
+        item.queue(None, item.claim.command(item.claimed, self._settings.dedup_window_seconds), {})
 
     def _decide_claimed(self, item: Item) -> None:
         if item.claimed is Claimed.RESEND:
