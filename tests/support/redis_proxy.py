@@ -134,6 +134,8 @@ class RedisProxy:
             except OSError:
                 _close(client)
                 continue
+            for sock in (client, server):  # relay each write at once (no Nagle delay on small commands)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._sockets += [client, server]
             _Relay(self, client, server).start()
 
@@ -163,12 +165,18 @@ class _Relay:
         reader = RespReader()
         try:
             while data := self._client.recv(65536):
+                passing = b""  # commands without a fault go on together, as the client wrote them
                 for command, raw in reader.feed(data):
                     fault = self._proxy._fault_for(command)
                     if fault is None:
-                        self._server.sendall(raw)
-                    elif not self._inject(fault, raw):
+                        passing += raw
+                        continue
+                    self._server.sendall(passing)
+                    passing = b""
+                    if not self._inject(fault, raw):
                         return
+                if passing:
+                    self._server.sendall(passing)
         except OSError:
             pass
         self._shutdown()
