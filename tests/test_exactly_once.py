@@ -16,7 +16,7 @@ import orjson
 import pytest
 from redis import Redis
 from rq import Queue
-from rq.registry import FailedJobRegistry
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from starlette.testclient import TestClient
 
 from greenq import keys
@@ -152,6 +152,23 @@ def test_3_a_job_that_runs_twice_records_each_outcome_once(redis_conn: Redis, dr
     assert outcome_counts(redis_conn) == {"handled": 2, "invalid": 1}
     assert [outcome for outcome, _ in dead_letters(redis_conn)] == ["invalid"]
     assert effect_counts(redis_conn) == {"TWICE": 2, "": 2}
+
+
+def test_3_a_delayed_retry_is_scheduled_once_even_if_its_job_runs_twice(
+    redis_conn: Redis, drain: DrainFn
+) -> None:
+    batch = [wire(message("LATER", **{"raise": 1}))]
+    queue = NotificationQueue(redis_conn)
+    for _ in range(2):
+        queue.rq_queue.enqueue(keys.JOB_FUNCTION, args=(batch,), result_ttl=0)
+
+    drain(router=ROUTER, retry_backoff=[30.0])
+
+    scheduled = ScheduledJobRegistry(QUEUE_NAME, connection=redis_conn, serializer=SERIALIZER)  # type: ignore[no-untyped-call]
+    [job_id] = scheduled.get_job_ids()
+    [retry] = queue.rq_queue.fetch_job(job_id).args[0]  # type: ignore[union-attr]
+    assert (retry["attempt"], retry["pending_handlers"]) == (2, ["flaky"])
+    assert effects(redis_conn) == [("LATER", "record")]
 
 
 def test_3_a_replay_job_that_runs_twice_applies_its_effects_once(redis_conn: Redis, drain: DrainFn) -> None:
