@@ -77,6 +77,8 @@ class Envelope:
     pending_handlers: tuple[str, ...] | None = None
     body_encoding: BodyEncoding = "text"
     over_limit: int | None = None
+    #: On a replay, the dead-letter entry it came from: each replay is its own unit of work (exactly-once).
+    replay_of: str | None = None
 
     @classmethod
     def of_bytes(cls, raw: bytes, source: Source, **facts: Any) -> Envelope:
@@ -107,6 +109,8 @@ class Envelope:
             del wire["body_encoding"]
         if self.over_limit is None:
             del wire["over_limit"]
+        if self.replay_of is None:
+            del wire["replay_of"]
         wire["version"] = self.version
         return wire
 
@@ -134,6 +138,7 @@ class Envelope:
             pending_handlers=None if pending is None else tuple(str(name) for name in pending),
             body_encoding=_body_encoding(wire.get("body_encoding", "text"), body),
             over_limit=None if over_limit is None else int(over_limit),
+            replay_of=None if wire.get("replay_of") is None else str(wire["replay_of"]),
         )
 
     def next_attempt(self, pending_handlers: tuple[str, ...]) -> Envelope:

@@ -32,8 +32,9 @@ from tests.fault_routers import BLOCK_KEY, SEEN_STREAM
 from tests.ingress_process import REPO, running_ingress
 from tests.memory_limit import full_redis
 from tests.ops_support import letter
+from tests.support.processes import poll
 from tests.test_hostile import exchange, status_of
-from tests.test_processes import env_for, poll
+from tests.test_processes import env_for
 from workers.deadletter import DeadLetterStore
 from workers.metrics import RedisStateCollector
 from workers.redis_outage import RedisOutage
