@@ -13,6 +13,7 @@ from redis import Redis
 from redis.client import Pipeline
 from rq import Queue, Retry
 
+from greenq import partitions
 from greenq.contract import (
     DEFAULT_JOB_TIMEOUT,
     FAILURE_TTL,
@@ -52,4 +53,21 @@ class NotificationQueue:
             job = self.rq_queue.enqueue_in(timedelta(seconds=delay), JOB_FUNCTION, **options)
         else:
             job = self.rq_queue.enqueue(JOB_FUNCTION, **options)
+        return str(job.id)
+
+    def enqueue_drain(self, partition: int, delay: float = 0.0, pipeline: Pipeline | None = None) -> str:
+        """The id of a job that drains one partition stream in order (ordered mode: README, Ordering)."""
+        options: dict[str, Any] = {
+            "args": (partition,),
+            "job_timeout": DEFAULT_JOB_TIMEOUT,
+            "result_ttl": 0,
+            "failure_ttl": FAILURE_TTL,
+            "retry": Retry(max=JOB_RETRIES, interval=list(JOB_RETRY_INTERVALS)),
+            "description": f"greenq drain of partition {partition}",
+            "pipeline": pipeline,
+        }
+        if delay > 0:
+            job = self.rq_queue.enqueue_in(timedelta(seconds=delay), partitions.DRAIN_FUNCTION, **options)
+        else:
+            job = self.rq_queue.enqueue(partitions.DRAIN_FUNCTION, **options)
         return str(job.id)

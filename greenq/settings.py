@@ -135,6 +135,15 @@ class CommonSettings(BaseSettings):
         description="Days a dead letter is kept before `greenq dlq trim` removes it (0 = forever).",
     )
 
+    ordering: Literal["jobs", "partitioned"] = Field(
+        default="jobs",
+        description="How notifications reach workers: RQ batch jobs (unordered), or per-chat ordered "
+        "partition streams (README: Ordering). Ingress and workers must agree.",
+    )
+    partitions: int = Field(
+        default=16, ge=1, le=1024, description="Partition streams in ordered mode (never change live)."
+    )
+
     def require_redis_url(self) -> str:
         """The configured URL, or :class:`MissingRedisUrl` with what to do about it."""
         if not self.redis_url:

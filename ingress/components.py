@@ -12,8 +12,9 @@ from greenq.settings import IngressSettings
 from ingress.auth import TokenAuthenticator
 from ingress.client_ip import ClientAddressPolicy
 from ingress.enqueue import Enqueuer
-from ingress.group_commit import GroupCommitter
+from ingress.group_commit import GroupCommitter, WriteBatch
 from ingress.metrics import IngressMetrics
+from ingress.partitioned import PartitionedEnqueuer
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def build_components(settings: IngressSettings, connection: AsyncRedis | None = 
         auth=TokenAuthenticator(settings.tokens, settings.allow_unauthenticated),
         addresses=ClientAddressPolicy(settings.allowed_ips, settings.trusted_proxies),
         committer=GroupCommitter(
-            Enqueuer(redis).enqueue,
+            _writer(settings, redis),
             max_batch=settings.batch_max_size,
             max_delay=settings.batch_max_delay_ms / 1000,
             backlog_delay=settings.batch_backlog_delay_ms / 1000,
@@ -50,3 +51,10 @@ def build_components(settings: IngressSettings, connection: AsyncRedis | None = 
         metrics=IngressMetrics.create(registry),
         registry=registry,
     )
+
+
+def _writer(settings: IngressSettings, redis: AsyncRedis) -> WriteBatch:
+    """RQ batch jobs, or (ordered mode) per-chat partition streams."""
+    if settings.ordering == "partitioned":
+        return PartitionedEnqueuer(redis, settings.partitions).enqueue
+    return Enqueuer(redis).enqueue

@@ -64,8 +64,7 @@ def _attempt(redis: Redis, items: list[Item], decide: Decide) -> list[WriteFailu
         values: dict[str, bytes | None] = dict(zip(watched, pipe.mget(watched), strict=True))  # type: ignore[arg-type]
         _settle_claims(items, values)
         for item in items:
-            if not item.already_committed:
-                decide(item)
+            decide(item)  # an already committed unit decides nothing, but may still owe bookkeeping
         checkpoints.reached(checkpoints.HANDLERS_RAN)
         pipe.multi()
         for item in items:

@@ -41,6 +41,9 @@ class Item:
     result: Result = None
     retry_in: float | None = None
     claimed: Claimed = Claimed.FREE
+    #: Ordered mode: a failed handler's retry is parked at the head of its chat instead of re-queued.
+    in_place_retry: bool = False
+    retry_envelope: Envelope | None = None
     writes: list[QueuedWrite] = field(default_factory=list)
 
     @property
@@ -59,6 +62,7 @@ class Item:
         """A copy with the read-phase facts only, for a new commit attempt."""
         copied = copy.copy(self)  # far cheaper than dataclasses.replace, per item and attempt
         copied.writes = []
+        copied.retry_envelope = None
         return copied
 
     def queue(self, owner: Owner, args: tuple[Any, ...], options: dict[str, Any]) -> None:

@@ -6,6 +6,11 @@ worker binds its processor here once at start-up (``bind``); a job run anywhere 
 
 from __future__ import annotations
 
+import uuid
+
+from rq import get_current_job
+
+from workers.drain import PartitionDrain
 from workers.processing import Processor
 
 
@@ -15,11 +20,14 @@ class ProcessorNotBound(RuntimeError):
 
 class _Binding:
     processor: Processor | None = None
+    drain: PartitionDrain | None = None
 
 
-def bind(processor: Processor | None) -> None:
-    """Make ``processor`` the one this process's jobs run through (None unbinds)."""
+def bind(processor: Processor | None, drain: PartitionDrain | None = None) -> None:
+    """Make ``processor`` the one this process's jobs run through (None unbinds); ``drain`` serves
+    ``drain_partition`` jobs (ordered mode)."""
     _Binding.processor = processor
+    _Binding.drain = drain
 
 
 def process_batch(batch: list[object]) -> dict[str, int]:
@@ -28,3 +36,17 @@ def process_batch(batch: list[object]) -> dict[str, int]:
     if processor is None:
         raise ProcessorNotBound("process_batch needs a greenq worker (greenq worker / workers.runner)")
     return processor.process_batch(batch)
+
+
+def drain_partition(partition: int) -> int:
+    """Drain one partition stream in per-chat order (ordered mode); returns notifications settled."""
+    drain = _Binding.drain
+    if drain is None:
+        raise ProcessorNotBound("drain_partition needs a greenq worker (greenq worker / workers.runner)")
+    job = get_current_job()
+    return drain.drain(int(partition), job.id if job is not None else uuid.uuid4().hex)
+
+
+def bound_drain() -> PartitionDrain | None:
+    """The drain bound in this process, if any."""
+    return _Binding.drain

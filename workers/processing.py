@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from functools import partial
 
 import orjson
 from redis import Redis
@@ -43,7 +44,10 @@ from workers.validation import NotificationValidator
 
 log = logging.getLogger("greenq.worker")
 
-__all__ = ["Item", "Processor", "Result"]
+__all__ = ["Around", "Item", "Processor", "Result"]
+
+#: Wraps one item's decision (ordered mode): called with the item and the processor's own decision.
+Around = Callable[..., None]
 
 #: Deeper bodies are invalid: GREEN API's are a handful of levels deep, and orjson cannot re-encode (for a
 #: handler or a log line) what is nested more than ~250 levels.
@@ -82,11 +86,20 @@ class Processor:
 
     def process_items(self, wires: Sequence[object]) -> list[Item]:
         """The batch's items after their outcomes are committed, counted and logged."""
-        self._metrics.batch_size.observe(len(wires))
         job = get_current_job()
         origin = job.id if job is not None else f"{time.time_ns()}"
-        read = [self._read(wire, f"{origin}:{index}") for index, wire in enumerate(wires)]
-        items, refused = commit_batch(self._redis, read, self._decide)
+        read = self.read_items(wires, [f"{origin}:{index}" for index in range(len(wires))])
+        return self.commit_items(read)
+
+    def read_items(self, wires: Sequence[object], origins: Sequence[str]) -> list[Item]:
+        """Phase 1 for a batch: each wire parsed and validated (``origins`` name them in dead letters)."""
+        self._metrics.batch_size.observe(len(wires))
+        return [self._read(wire, origin) for wire, origin in zip(wires, origins, strict=True)]
+
+    def commit_items(self, read: list[Item], around: Around | None = None) -> list[Item]:
+        """Phases 2 and 3: decide and commit; ``around`` (ordered mode) wraps each item's decision."""
+        decide = self._decide if around is None else partial(around, decide=self._decide)
+        items, refused = commit_batch(self._redis, read, decide)
         for failure in refused:
             self._record_refused(failure)
         for item in items:
@@ -137,6 +150,8 @@ class Processor:
     # Phase 2 (inside the commit): claim, route and handle, queueing every write on the item.
 
     def _decide(self, item: Item) -> None:
+        if item.already_committed:
+            return
         try:
             self._decide_claimed(item)
         except Exception as error:  # greenq's or the router's bug: keep the notification for a replay
@@ -173,6 +188,9 @@ class Processor:
         item.reasons = tuple(f"handler {name} raised {error}" for name, error in failed.items())
         if item.envelope.attempt <= self._settings.max_retries:
             item.retry_in = self._settings.backoff_for(item.envelope.attempt)
+            if item.in_place_retry:  # ordered mode: the caller parks it at the head of its chat
+                item.retry_envelope = item.envelope.next_attempt(tuple(failed))
+                return
             with self._recording(item) as recorder:
                 self._queue.enqueue(
                     [item.envelope.next_attempt(tuple(failed))], item.retry_in, pipeline=recorder

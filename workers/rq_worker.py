@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Final, cast
 
 from rq import SimpleWorker
@@ -37,6 +38,7 @@ class GreenqWorker(SimpleWorker):
         abandoned_after: int,
         maintenance_interval: int,
         dead_letter_retention_days: int = 0,
+        sweep: Callable[[], object] | None = None,
         **kwargs: Any,
     ) -> None:
         # An idle worker blocks in dequeue for worker_ttl - 15 s: wake up in time for maintenance.
@@ -46,10 +48,13 @@ class GreenqWorker(SimpleWorker):
         self.stop_requested = False
         self._retention_days = dead_letter_retention_days
         self._last_trim = 0.0
+        self._sweep = sweep
 
     def run_maintenance_tasks(self) -> None:
         """RQ's registry cleanup (re-queues abandoned jobs), plus the hourly dead-letter retention trim."""
         super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
+        if self._sweep is not None:  # ordered mode: no partition with entries is left without a drain
+            self._sweep()
         if self._retention_days > 0 and time.monotonic() - self._last_trim >= TRIM_INTERVAL_SECONDS:
             self._last_trim = time.monotonic()
             trim_dead_letters(self.connection, self._retention_days)

@@ -20,6 +20,7 @@ from greenq.logs import fields
 from greenq.redis_conn import connect
 from greenq.settings import WorkerSettings
 from workers import jobs
+from workers.drain import PartitionDrain
 from workers.metrics import RedisStateCollector, WorkerMetrics
 from workers.processing import Processor
 from workers.redis_outage import RedisOutage
@@ -50,12 +51,15 @@ def build_runtime(
     metrics = WorkerMetrics.create(registry, validator.known_webhook_types)
     registry.register(RedisStateCollector(redis))
     processor = Processor(settings, redis, load_router(settings.router), validator, metrics)
-    jobs.bind(processor)
-    worker = _make_worker(settings, redis, name)
+    drain = PartitionDrain(processor, redis, settings.partitions)
+    jobs.bind(processor, drain)
+    worker = _make_worker(settings, redis, name, drain if settings.ordering == "partitioned" else None)
     return WorkerRuntime(worker=worker, processor=processor, registry=registry, redis=redis)
 
 
-def _make_worker(settings: WorkerSettings, redis: Redis, name: str | None) -> GreenqWorker:
+def _make_worker(
+    settings: WorkerSettings, redis: Redis, name: str | None, drain: PartitionDrain | None = None
+) -> GreenqWorker:
     queue = Queue(QUEUE_NAME, connection=redis, serializer=SERIALIZER)
     return GreenqWorker(
         [queue],
@@ -65,6 +69,7 @@ def _make_worker(settings: WorkerSettings, redis: Redis, name: str | None) -> Gr
         abandoned_after=settings.abandoned_job_seconds,
         maintenance_interval=settings.maintenance_interval_seconds,
         dead_letter_retention_days=settings.dead_letter_retention_days,
+        sweep=drain.sweep if drain is not None else None,
     )
 
 
@@ -105,4 +110,5 @@ def run_worker(settings: WorkerSettings, burst: bool = False, name: str | None =
             return worked
         outage.failed(error)
         outage.wait(runtime.redis)
-        runtime = replace(runtime, worker=_make_worker(settings, runtime.redis, name=None))
+        drain = jobs.bound_drain() if settings.ordering == "partitioned" else None
+        runtime = replace(runtime, worker=_make_worker(settings, runtime.redis, None, drain))

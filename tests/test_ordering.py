@@ -1,0 +1,160 @@
+"""Ordered mode (GREENQ_ORDERING=partitioned): per-chat order across retries, dead letters, crashes and
+old-format jobs, with a real Redis, the real ingress writer and real RQ burst workers.
+
+Handlers record ``(key, handler)`` effects in the order they ran (``tests.support.effects``); each key is
+``<chat>-<seq>``, so the order a chat's handlers saw is read back from Redis and checked per handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import orjson
+import pytest
+from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+
+from greenq import checkpoints, partitions
+from greenq.contract import Envelope
+from greenq.jobqueue import NotificationQueue
+from greenq.local_redis import LocalRedis
+from greenq.settings import WorkerSettings
+from ingress.partitioned import PartitionedEnqueuer
+from tests.conftest import DrainFn, load_sample
+from tests.support.effects import effects
+from workers.deadletter import DeadLetterStore
+
+MESSAGE = load_sample("incomingMessageReceived__textMessage.json")
+ORDERED: dict[str, Any] = {
+    "router": "tests.support.effects:router",
+    "ordering": "partitioned",
+    "partitions": 1,  # every chat shares one partition: a held chat must not hold the others
+    "max_retries": 2,
+}
+
+
+class SimulatedCrash(RuntimeError):
+    """Raised at a checkpoint: the batch stops there, as if the worker died."""
+
+
+def message(chat: str, seq: int, **steering: Any) -> bytes:
+    data = dict(MESSAGE, idMessage=f"{chat}-{seq:03d}", test=steering)
+    data["senderData"] = dict(MESSAGE["senderData"], chatId=f"{chat}@c.us")
+    return orjson.dumps(data)
+
+
+def accept(redis_server: LocalRedis, bodies: Sequence[bytes], flush: int = 7, count: int = 1) -> None:
+    """Store ``bodies`` as the ingress does in ordered mode, ``flush`` per round trip."""
+
+    async def run() -> None:
+        connection = AsyncRedis.from_url(redis_server.url)
+        writer = PartitionedEnqueuer(connection, count)
+        for start in range(0, len(bodies), flush):
+            chunk = bodies[start : start + flush]
+            await writer.enqueue([Envelope.of_bytes(body, "webhook") for body in chunk])
+        await connection.aclose()
+
+    asyncio.run(run())
+
+
+def seen_by_handler(redis: Redis) -> dict[tuple[str, str], list[int]]:
+    """(chat, handler) -> the sequence numbers in the order that handler ran them."""
+    order: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for key, handler in effects(redis):
+        chat, seq = key.rsplit("-", 1)
+        order[(chat, handler)].append(int(seq))
+    return order
+
+
+def interleaved(
+    chats: Sequence[str], per_chat: int, steer: dict[tuple[str, int], dict[str, Any]]
+) -> list[bytes]:
+    return [message(chat, seq, **steer.get((chat, seq), {})) for seq in range(per_chat) for chat in chats]
+
+
+@pytest.fixture
+def no_crash() -> Iterator[None]:
+    yield
+    checkpoints.install(None)
+
+
+def test_each_chat_is_handled_in_order_across_retries_and_a_dead_letter(
+    redis_server: LocalRedis, redis_conn: Redis, drain: DrainFn
+) -> None:
+    steer = {("a", 3): {"raise": 2}, ("b", 5): {"raise": 99}, ("c", 0): {"raise": 1}}
+    accept(redis_server, interleaved(["a", "b", "c"], 12, steer))
+    drain(**ORDERED)
+    order = seen_by_handler(redis_conn)
+    for chat in "abc":
+        assert order[(chat, "record")] == list(range(12))
+        expected_flaky = [seq for seq in range(12) if (chat, seq) != ("b", 5)]
+        assert order[(chat, "flaky")] == expected_flaky  # the retried one ran before its successors
+    letters = list(DeadLetterStore(redis_conn).entries())
+    assert [(letter.outcome.value, letter.envelope.attempt) for letter in letters] == [("failed", 3)]
+    assert redis_conn.xlen(partitions.stream_key(0)) == 0
+    assert not redis_conn.hlen(partitions.held_key(0))
+
+
+def test_a_held_chat_holds_only_itself(redis_server: LocalRedis, redis_conn: Redis, drain: DrainFn) -> None:
+    """With a long backoff (and no scheduler) chat a stays held; chat b, same partition, is all handled."""
+    accept(redis_server, interleaved(["a", "b"], 6, {("a", 1): {"raise": 1}}))
+    drain(**ORDERED, retry_backoff=[3600.0])
+    order = seen_by_handler(redis_conn)
+    assert order[("b", "flaky")] == list(range(6))
+    assert order[("a", "flaky")] == [0]  # 1 waits for its retry; 2..5 wait behind it, in order
+    assert order[("a", "record")] == [0, 1]
+    assert redis_conn.hkeys(partitions.held_key(0)) == [
+        partitions.chat_key(orjson.loads(message("a", 0))).encode()
+    ]
+    parked = redis_conn.lrange(
+        partitions.parked_key(0, partitions.chat_key(orjson.loads(message("a", 0)))), 0, -1
+    )
+    assert [orjson.loads(orjson.loads(raw)["body"])["idMessage"] for raw in parked] == [
+        f"a-{seq:03d}" for seq in range(1, 6)
+    ]
+
+
+def test_a_crash_mid_batch_reprocesses_the_same_entries_in_order_exactly_once(
+    redis_server: LocalRedis, redis_conn: Redis, drain: DrainFn, no_crash: None
+) -> None:
+    crashed: list[str] = []
+
+    def crash(name: str) -> None:
+        if name == checkpoints.HANDLERS_RAN and not crashed:
+            crashed.append(name)
+            raise SimulatedCrash("simulated crash after the handlers ran")
+
+    checkpoints.install(crash)
+    accept(redis_server, interleaved(["a", "b"], 8, {("b", 2): {"raise": 1}}))
+    drain(**ORDERED)
+    assert crashed
+    order = seen_by_handler(redis_conn)
+    for chat in "ab":
+        assert order[(chat, "flaky")] == list(range(8))
+        assert order[(chat, "record")] == list(range(8))
+    assert redis_conn.xlen(partitions.stream_key(0)) == 0
+
+
+def test_old_format_jobs_are_still_processed_by_an_ordered_worker(redis_conn: Redis, drain: DrainFn) -> None:
+    NotificationQueue(redis_conn).enqueue([Envelope.of_bytes(message("old", 0), "webhook")])
+    drain(**ORDERED)
+    assert seen_by_handler(redis_conn)[("old", "record")] == [0]
+
+
+def test_partitions_spread_chats_and_keep_one_hash_tag(worker_settings: WorkerSettings) -> None:
+    keys = {partitions.partition_of(f"1101\x1f{chat}@c.us", 16) for chat in range(200)}
+    assert keys == set(range(16))
+    tag = "{p7}"
+    assert all(
+        tag in key
+        for key in (
+            partitions.stream_key(7),
+            partitions.held_key(7),
+            partitions.scheduled_key(7),
+            partitions.lease_key(7),
+            partitions.parked_key(7, "x"),
+        )
+    )

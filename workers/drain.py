@@ -1,0 +1,252 @@
+"""Ordered mode: draining one partition stream, each chat's notifications in the order they were accepted.
+
+A ``drain_partition`` RQ job holds the partition's lease (one drain per partition at a time) and reads
+batches: first the chats whose parked head is due for its retry, then the stream (its pending entries first,
+left by a drain that died mid-batch, then new ones). Each batch commits its effects, claims, outcome counts
+*and* its stream acknowledgements (XACK + XDEL) and parked-list moves in one MULTI/EXEC, so committed <=>
+acknowledged; a crash commits nothing and the next drain reads the same entries in the same order.
+
+A handler failure with retries left parks the notification at the head of its chat's parked list and marks
+the chat held until its backoff ends; every later notification of that chat is appended behind it, so no
+message overtakes it, while the partition's other chats go on. After the last retry the notification is
+dead-lettered (``failed``) and its chat moves on.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Final, cast
+
+import orjson
+from redis import Redis
+from redis.exceptions import ResponseError
+
+from greenq import partitions
+from greenq.jobqueue import NotificationQueue
+from workers.items import Item
+from workers.processing import Processor
+
+#: Notifications per batch (one commit) and seconds one drain job runs before yielding to other jobs.
+BATCH: Final = 256
+BUDGET_SECONDS: Final = 2.0
+#: Seconds a drain's lease lives without renewal (a killed drain's partition is free again after it).
+LEASE_SECONDS: Final = 30
+
+_UNLOCK = "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end"
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+redis.call('DEL', KEYS[2])
+return redis.call('XLEN', KEYS[3])
+"""
+
+
+@dataclass
+class _Round:
+    """One batch's bookkeeping: where each item came from, and which chats are held after it."""
+
+    partition: int
+    held: dict[str, float]
+    now: float
+    sources: dict[int, tuple[str, str]] = field(default_factory=dict)  # id(item) -> (kind, ref)
+    chats: dict[int, str] = field(default_factory=dict)
+    emptied: dict[str, int] = field(default_factory=dict)  # chat -> parked entries left to pop
+
+
+class PartitionDrain:
+    """Drains partitions through a :class:`Processor`, keeping per-chat order."""
+
+    def __init__(self, processor: Processor, redis: Redis, partition_count: int) -> None:
+        self._partitions = partition_count
+        self._processor = processor
+        self._redis = redis
+        self._queue = NotificationQueue(redis)
+        self._release_script = redis.register_script(_RELEASE)
+
+    def drain(self, partition: int, lease_id: str) -> int:
+        """Drain for at most :data:`BUDGET_SECONDS`; returns how many notifications committed."""
+        if not self._acquire(partition, lease_id):
+            return 0
+        self._ensure_group(partition)
+        done, deadline = 0, time.monotonic() + BUDGET_SECONDS
+        try:
+            while time.monotonic() < deadline:
+                progressed = self._round(partition)
+                if not progressed:
+                    break
+                done += progressed
+                self._redis.set(partitions.lease_key(partition), lease_id, ex=LEASE_SECONDS)
+        except BaseException:
+            # RQ re-runs this job (its Retry); the scheduled flag stays, so nobody queues a second drain.
+            self._redis.eval(_UNLOCK, 1, partitions.lease_key(partition), lease_id)
+            raise
+        self._release(partition, lease_id)
+        return done
+
+    def sweep(self) -> list[int]:
+        """Queue a drain for every partition with entries but none scheduled (e.g. the ingress's enqueue
+        of the drain job failed after its XADD landed). Returns the partitions scheduled."""
+        scheduled = []
+        for partition in range(self._partitions):
+            if not self._redis.xlen(partitions.stream_key(partition)) and not self._redis.hlen(
+                partitions.held_key(partition)
+            ):
+                continue
+            flag = partitions.scheduled_key(partition)
+            if self._redis.set(flag, 1, nx=True, ex=partitions.SCHEDULED_TTL_SECONDS):
+                self._queue.enqueue_drain(partition)
+                scheduled.append(partition)
+        return scheduled
+
+    def _acquire(self, partition: int, lease_id: str) -> bool:
+        key = partitions.lease_key(partition)
+        return bool(self._redis.set(key, lease_id, nx=True, ex=LEASE_SECONDS))
+
+    def _ensure_group(self, partition: int) -> None:
+        try:
+            self._redis.xgroup_create(partitions.stream_key(partition), partitions.GROUP, "0", mkstream=True)
+        except ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+
+    def _release(self, partition: int, lease_id: str) -> None:
+        """Give the partition up; queue the next drain if entries or held chats remain."""
+        keys_ = [
+            partitions.lease_key(partition),
+            partitions.scheduled_key(partition),
+            partitions.stream_key(partition),
+        ]
+        backlog = int(cast(int, self._release_script(keys=keys_, args=[lease_id])))
+        held = {k.decode(): float(v) for k, v in self._hgetall(partitions.held_key(partition)).items()}
+        if not backlog and not held:
+            return
+        now = time.time()
+        delay = 0.0 if backlog else max(0.0, min(held.values()) - now)
+        flag = partitions.scheduled_key(partition)
+        if self._redis.set(flag, 1, nx=True, ex=partitions.SCHEDULED_TTL_SECONDS + int(delay)):
+            self._queue.enqueue_drain(partition, delay=delay)
+
+    def _hgetall(self, key: str) -> dict[bytes, bytes]:
+        return cast(dict[bytes, bytes], self._redis.hgetall(key))
+
+    def _round(self, partition: int) -> int:
+        """One batch; returns how many stream or parked entries it settled (0: nothing to do now)."""
+        held = {k.decode(): float(v) for k, v in self._hgetall(partitions.held_key(partition)).items()}
+        state = _Round(partition, held, time.time())
+        wires: list[object] = []
+        origins: list[str] = []
+        for chat, not_before in held.items():
+            if not_before <= state.now and len(wires) < BATCH:
+                self._read_parked(state, chat, wires, origins)
+        self._read_stream(state, wires, origins)
+        if not wires:
+            return 0
+        read = self._processor.read_items(wires, origins)
+        for index, item in enumerate(read):
+            item.in_place_retry = True
+            state.sources[index] = (origins[index].split("|", 1)[0], origins[index].split("|", 1)[1])
+            state.chats[index] = _chat_of(item)
+        positions = {id(item.envelope): index for index, item in enumerate(read)}  # commits copy items
+        self._processor.commit_items(read, around=_Ordering(state, positions).decide)
+        return len(read)
+
+    def _read_parked(self, state: _Round, chat: str, wires: list[object], origins: list[str]) -> None:
+        key = partitions.parked_key(state.partition, chat)
+        entries = cast(list[bytes], self._redis.lrange(key, 0, BATCH - len(wires) - 1))
+        length = self._redis.llen(key)
+        state.emptied[chat] = length
+        for raw in entries:
+            wires.append(_loads(raw))
+            origins.append(f"parked|{chat}")
+
+    def _read_stream(self, state: _Round, wires: list[object], origins: list[str]) -> None:
+        stream = partitions.stream_key(state.partition)
+        for start in ("0", ">"):
+            room = BATCH - len(wires)
+            if room <= 0:
+                return
+            reply = self._redis.xreadgroup(partitions.GROUP, partitions.CONSUMER, {stream: start}, count=room)
+            for _, entries in cast(list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]], reply):
+                for entry_id, values in entries:
+                    wires.append(_loads(values.get(partitions.ENVELOPE_FIELD, b"null")))
+                    origins.append(f"stream|{entry_id.decode()}")
+            if wires and start == "0" and len(wires) >= BATCH:
+                return
+
+
+class _Ordering:
+    """The per-item decision of a batch in ordered mode (called by the commit, in stream order)."""
+
+    def __init__(self, state: _Round, positions: dict[int, int]) -> None:
+        self._state = state
+        self._positions = positions
+        self._blocked: set[str] = set()
+        self._popped: dict[str, int] = {}
+
+    def decide(self, item: Item, decide: Any) -> None:
+        state = self._state
+        index = self._positions[id(item.envelope)]
+        kind, ref = state.sources[index]
+        chat = state.chats[index]
+        if chat in self._blocked or (kind == "stream" and self._still_held(chat)):
+            if kind == "stream":  # behind a held head: appended to the chat's parked list, acknowledged
+                item.queue(None, ("RPUSH", self._parked(chat), orjson.dumps(item.envelope.to_wire())), {})
+                self._ack(item, ref)
+            return  # a parked entry behind a failed one stays where it is
+        decide(item)
+        if item.retry_envelope is not None:
+            self._park_head(item, kind, ref, chat)
+            return
+        if kind == "stream":
+            self._ack(item, ref)
+        else:
+            self._pop(item, chat)
+
+    def _still_held(self, chat: str) -> bool:
+        state = self._state
+        if chat not in state.held:
+            return False
+        left = state.emptied.get(chat)
+        return left is None or self._popped.get(chat, 0) < left
+
+    def _parked(self, chat: str) -> str:
+        return partitions.parked_key(self._state.partition, chat)
+
+    def _ack(self, item: Item, entry_id: str) -> None:
+        stream = partitions.stream_key(self._state.partition)
+        item.queue(None, ("XACK", stream, partitions.GROUP, entry_id), {})
+        item.queue(None, ("XDEL", stream, entry_id), {})
+
+    def _pop(self, item: Item, chat: str) -> None:
+        item.queue(None, ("LPOP", self._parked(chat)), {})
+        self._popped[chat] = self._popped.get(chat, 0) + 1
+        if self._popped[chat] >= self._state.emptied.get(chat, 0):
+            item.queue(None, ("HDEL", partitions.held_key(self._state.partition), chat), {})
+
+    def _park_head(self, item: Item, kind: str, ref: str, chat: str) -> None:
+        assert item.retry_envelope is not None
+        wire = orjson.dumps(item.retry_envelope.to_wire())
+        if kind == "stream":
+            item.queue(None, ("RPUSH", self._parked(chat), wire), {})
+            self._ack(item, ref)
+        else:
+            item.queue(None, ("LSET", self._parked(chat), 0, wire), {})
+        not_before = self._state.now + (item.retry_in or 0.0)
+        item.queue(None, ("HSET", partitions.held_key(self._state.partition), chat, repr(not_before)), {})
+        self._blocked.add(chat)
+
+
+def _chat_of(item: Item) -> str:
+    if isinstance(item.data, dict) and item.verdict is not None:
+        return partitions.chat_key(item.data)
+    if item.envelope.over_limit is not None:
+        return ""
+    return partitions.chat_key_of_body(item.envelope.raw_body)
+
+
+def _loads(raw: bytes) -> object:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw.decode(errors="replace")
