@@ -43,9 +43,9 @@ def scrape_sum(url: str, prefix: str) -> float:
 
 
 def processed(redis: Redis) -> int:
-    return sum(
-        int(redis.xlen(stream)) for stream in cast(list[bytes], redis.keys(f"{keys.EVENT_STREAM_PREFIX}*"))
-    )
+    """Final outcomes committed (the event streams are trimmed to their byte budget, so not those)."""
+    counts = cast(dict[bytes, bytes], redis.hgetall(keys.OUTCOME_COUNTS))
+    return sum(int(value) for value in counts.values())
 
 
 def topology_pids(pipeline: LocalPipeline) -> dict[str, int]:
@@ -61,13 +61,19 @@ def topology_pids(pipeline: LocalPipeline) -> dict[str, int]:
     return found
 
 
-def main(seconds: int = 60, connections: int = 32, appendfsync: str = "always") -> dict[str, Any]:
+def main(
+    seconds: int = 60,
+    connections: int = 32,
+    appendfsync: str = "always",
+    ordering: str = "jobs",
+    workers: int = 2,
+) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="greenq-bench-e2e-"))
-    os.environ.update(GREENQ_STREAM_MAXLEN="10000000", GREENQ_LOG_LEVEL="INFO")
+    os.environ.update(GREENQ_STREAM_MAXLEN="10000000", GREENQ_LOG_LEVEL="INFO", GREENQ_ORDERING=ordering)
     pipeline = LocalPipeline(
         UpOptions(
             ingress=2,
-            workers=2,
+            workers=workers,
             port=free_port(),
             data_dir=work,
             nginx=True,
@@ -87,7 +93,9 @@ def main(seconds: int = 60, connections: int = 32, appendfsync: str = "always") 
         token = pipeline.token_file.read_text().strip()
         result = wrk(pipeline.webhook_url, templates, token, seconds, connections, threads=2, script=LUA)
         load_seconds = time.monotonic() - started
-        backlog = int(redis.llen(f"rq:queue:{keys.QUEUE_NAME}"))
+        backlog = int(redis.llen(f"rq:queue:{keys.QUEUE_NAME}")) + sum(
+            int(redis.xlen(stream)) for stream in cast(list[bytes], redis.keys("greenq:{p*}:stream"))
+        )
         accepted = result.requests - result.non_2xx
         # The ingresses' own count also includes requests in flight when wrk stopped: wait for those too.
         server_accepted = sum(
@@ -110,6 +118,8 @@ def main(seconds: int = 60, connections: int = 32, appendfsync: str = "always") 
         pipeline.stop()
     summary = {
         "appendfsync": appendfsync,
+        "ordering": ordering,
+        "workers": workers,
         "seconds": seconds,
         "connections": connections,
         "offered_per_second": result.requests / load_seconds,
@@ -130,9 +140,20 @@ def main(seconds: int = 60, connections: int = 32, appendfsync: str = "always") 
         "cpu_seconds": cpu,
         "max_rss_mb": max(rss.values()),
     }
-    save("e2e" if appendfsync == "always" else f"e2e-{appendfsync}", summary)
+    name = "e2e" if appendfsync == "always" else f"e2e-{appendfsync}"
+    if ordering != "jobs" or workers != 2 or connections != 32:
+        name = f"{name}-{ordering}-c{connections}-w{workers}"
+    save(name, summary)
     return summary
 
 
 if __name__ == "__main__":
-    print(main(seconds=int(sys.argv[1]) if len(sys.argv) > 1 else 60))
+    args = sys.argv[1:]
+    print(
+        main(
+            seconds=int(args[0]) if args else 60,
+            connections=int(args[1]) if len(args) > 1 else 32,
+            ordering=args[2] if len(args) > 2 else "jobs",
+            workers=int(args[3]) if len(args) > 3 else 2,
+        )
+    )

@@ -144,6 +144,11 @@ class CommonSettings(BaseSettings):
         default=16, ge=1, le=1024, description="Partition streams in ordered mode (never change live)."
     )
 
+    @property
+    def ordered_partitions(self) -> int:
+        """Partition streams to include in backlog figures (0 unless ordered mode is on)."""
+        return self.partitions if self.ordering == "partitioned" else 0
+
     def require_redis_url(self) -> str:
         """The configured URL, or :class:`MissingRedisUrl` with what to do about it."""
         if not self.redis_url:

@@ -15,7 +15,7 @@ from redis import Redis
 from rq import Queue, Worker
 from rq.job import Job
 
-from greenq import keys
+from greenq import keys, partitions
 from greenq.contract import FAILURE_TTL, SERIALIZER
 from greenq.failed_jobs import read_failed_jobs
 from greenq.redis_memory import RedisMemory, describe, read_memory
@@ -78,9 +78,10 @@ class Status:
 
 
 def read_backlog(
-    connection: Redis, queue_name: str = keys.QUEUE_NAME, now: float | None = None
+    connection: Redis, queue_name: str = keys.QUEUE_NAME, now: float | None = None, partition_count: int = 0
 ) -> QueueBacklog:
-    """Depth of the queue and age of its head job (0 when empty or the job has no enqueue time)."""
+    """Depth of the queue and age of its head job (0 when empty or the job has no enqueue time); in ordered
+    mode (``partition_count`` > 0) plus every partition stream's entries and its oldest entry's age."""
     queue_key = Queue(queue_name, connection=connection, serializer=SERIALIZER).key
     pipe = connection.pipeline(transaction=False)
     pipe.llen(queue_key)
@@ -90,7 +91,24 @@ def read_backlog(
     if head:
         enqueued_at = connection.hget(Job.key_for(_text(head)), "enqueued_at")
         age = age_seconds(enqueued_at, time.time() if now is None else now)
-    return QueueBacklog(depth=int(depth), oldest_age_seconds=age)
+    streams = read_partition_backlog(connection, partition_count, time.time() if now is None else now)
+    return QueueBacklog(
+        depth=int(depth) + streams.depth, oldest_age_seconds=max(age, streams.oldest_age_seconds)
+    )
+
+
+def read_partition_backlog(connection: Redis, partition_count: int, now: float) -> QueueBacklog:
+    """Entries waiting in the partition streams; age from the oldest entry id (its milliseconds)."""
+    if partition_count <= 0:
+        return QueueBacklog(depth=0, oldest_age_seconds=0.0)
+    pipe = connection.pipeline(transaction=False)
+    for partition in range(partition_count):
+        pipe.xlen(partitions.stream_key(partition))
+        pipe.xrange(partitions.stream_key(partition), count=1)
+    replies = pipe.execute()
+    depth = sum(int(length) for length in replies[0::2])
+    heads = [int(_text(entries[0][0]).split("-")[0]) / 1000 for entries in replies[1::2] if entries]
+    return QueueBacklog(depth=depth, oldest_age_seconds=max((now - head for head in heads), default=0.0))
 
 
 def age_seconds(stamp: object, now: float) -> float:
@@ -141,14 +159,17 @@ def read_outcomes(connection: Redis) -> dict[str, int] | None:
 
 
 def read_status(
-    connection: Redis, queue_name: str = keys.QUEUE_NAME, scan_limit: int = DEAD_LETTER_SCAN_LIMIT
+    connection: Redis,
+    queue_name: str = keys.QUEUE_NAME,
+    scan_limit: int = DEAD_LETTER_SCAN_LIMIT,
+    partition_count: int = 0,
 ) -> Status:
     """Everything, by reads only: it works while Redis is full and refuses writes."""
     queue = Queue(queue_name, connection=connection, serializer=SERIALIZER)
     failed = read_failed_jobs(connection, queue_name)
     return Status(
         queue=queue_name,
-        backlog=read_backlog(connection, queue_name),
+        backlog=read_backlog(connection, queue_name, partition_count=partition_count),
         scheduled=queue.scheduled_job_registry.get_job_count(cleanup=False),
         started=queue.started_job_registry.get_job_count(cleanup=False),
         failed=failed.count,

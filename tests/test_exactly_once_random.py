@@ -30,7 +30,7 @@ from redis import Redis
 from rq import Queue
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
-from greenq import checkpoints, keys
+from greenq import checkpoints, keys, partitions
 from greenq.contract import QUEUE_NAME, SERIALIZER
 from greenq.local_redis import LocalRedis
 from greenq.procs import free_port, wait_for_port
@@ -42,6 +42,7 @@ from tests.support.redis_proxy import Fault, RedisProxy
 from tests.support.schedule import MAX_RETRIES, Planned, Schedule, expected_effects, expected_outcomes, plan
 from workers import jobs
 from workers.deadletter import DeadLetterStore
+from workers.drain import PartitionDrain
 from workers.metrics import WorkerMetrics
 from workers.processing import Processor
 from workers.router import load_router
@@ -51,6 +52,7 @@ from workers.validation import NotificationValidator
 SEEDS = int(os.environ.get("GREENQ_RANDOM_SEEDS", "500"))
 FIRST_SEED = int(os.environ.get("GREENQ_RANDOM_FIRST_SEED", "0"))
 CRASH_POINTS = (checkpoints.HANDLERS_RAN, checkpoints.COMMITTED, checkpoints.RETRY_SCHEDULED)
+PARTITIONS = 2  # ordered mode: few partitions, so chats share them
 MESSAGE = load_sample("incomingMessageReceived__textMessage.json")
 STATE = load_sample("stateInstanceChanged__default.json")
 QUOTA = load_sample("quotaExceeded__default.json")
@@ -78,11 +80,23 @@ class Rig:
     worker_proxy: RedisProxy
     worker: GreenqWorker
     client: httpx.Client
+    ordered: bool = False  # GREENQ_ORDERING=partitioned: per-chat order joins the invariant
     tally: Counter[str] = field(default_factory=Counter)
+    accepted_order: list[str] = field(default_factory=list)  # keys in the order their copies were stored
 
 
 @pytest.fixture
 def rig(redis_server: LocalRedis, worker_settings: WorkerSettings) -> Iterator[Rig]:
+    yield from make_rig(redis_server, worker_settings, ordered=False)
+
+
+@pytest.fixture
+def ordered_rig(redis_server: LocalRedis, worker_settings: WorkerSettings) -> Iterator[Rig]:
+    yield from make_rig(redis_server, worker_settings, ordered=True)
+
+
+def make_rig(redis_server: LocalRedis, worker_settings: WorkerSettings, ordered: bool) -> Iterator[Rig]:
+    mode = {"GREENQ_ORDERING": "partitioned", "GREENQ_PARTITIONS": str(PARTITIONS)} if ordered else {}
     ingress_proxy = RedisProxy("127.0.0.1", redis_server.port)
     worker_proxy = RedisProxy("127.0.0.1", redis_server.port)
     ports = [free_port(), free_port()]
@@ -95,6 +109,7 @@ def rig(redis_server: LocalRedis, worker_settings: WorkerSettings) -> Iterator[R
                 GREENQ_TOKENS=f"tests={TOKEN}",
                 GREENQ_REDIS_SOCKET_TIMEOUT="2",
                 GREENQ_BATCH_BACKLOG_DELAY_MS="0",  # requests come one at a time: never linger
+                **mode,
             ),
         )
         for port, url in zip(ports, urls, strict=True)
@@ -106,7 +121,8 @@ def rig(redis_server: LocalRedis, worker_settings: WorkerSettings) -> Iterator[R
     validator = NotificationValidator()
     metrics = WorkerMetrics.create(CollectorRegistry(), validator.known_webhook_types)
     proxied = Redis.from_url(worker_proxy.url(redis_server.password), socket_timeout=5)
-    jobs.bind(Processor(settings, proxied, load_router(settings.router), validator, metrics))
+    processor = Processor(settings, proxied, load_router(settings.router), validator, metrics)
+    jobs.bind(processor, PartitionDrain(processor, proxied, PARTITIONS))
     worker = QuietWorker(
         [Queue(QUEUE_NAME, connection=direct, serializer=SERIALIZER)],
         connection=direct,
@@ -125,6 +141,7 @@ def rig(redis_server: LocalRedis, worker_settings: WorkerSettings) -> Iterator[R
                 worker_proxy,
                 worker,
                 client,
+                ordered,
             )
     finally:
         checkpoints.install(None)
@@ -137,23 +154,33 @@ def rig(redis_server: LocalRedis, worker_settings: WorkerSettings) -> Iterator[R
 
 @pytest.mark.slow
 def test_random_schedules_under_faults_keep_every_effect_exactly_once(rig: Rig) -> None:
-    for seed in range(FIRST_SEED, FIRST_SEED + SEEDS):
+    run_seeds(rig, SEEDS)
+
+
+@pytest.mark.slow
+def test_ordered_mode_keeps_exactly_once_and_per_chat_order_under_faults(ordered_rig: Rig) -> None:
+    run_seeds(ordered_rig, max(1, SEEDS // 5))
+
+
+def run_seeds(rig: Rig, seeds: int) -> None:
+    for seed in range(FIRST_SEED, FIRST_SEED + seeds):
         try:
             run_seed(rig, seed)
         except AssertionError as error:
             raise AssertionError(
                 f"seed {seed} failed (GREENQ_RANDOM_FIRST_SEED={seed} GREENQ_RANDOM_SEEDS=1): {error}"
             ) from error
-    rig.tally["seeds"] = SEEDS
+    rig.tally["seeds"] = seeds
     report = dict(sorted(rig.tally.items()))
     print(f"exactly-once random schedules: {report}")
     if tally_path := os.environ.get("GREENQ_RANDOM_TALLY"):
         Path(tally_path).write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
-    assert rig.tally["faults_fired"] >= SEEDS // 2  # the faults really fired, often
+    assert rig.tally["faults_fired"] >= seeds // 2  # the faults really fired, often
 
 
 def run_seed(rig: Rig, seed: int) -> None:
     rig.redis.flushall()
+    rig.accepted_order.clear()
     rng = random.Random(seed)
     schedule = plan(seed, MESSAGE, STATE, QUOTA)
     faults = arm_faults(rig, rng, schedule)
@@ -175,8 +202,9 @@ def arm_faults(rig: Rig, rng: random.Random, schedule: Schedule) -> dict[str, Fa
         proxy.faults.clear()
     faults: dict[str, Fault] = {}
     if rng.random() < 0.5:
+        # Ordered mode's ingress writes with XADD (EXEC only when it queues a drain job).
         faults["ingress-exec-reply-lost"] = rig.ingress_proxy.add(
-            Fault("EXEC", "drop", nth=rng.randint(1, 3))
+            Fault("XADD" if rig.ordered else "EXEC", "drop", nth=rng.randint(1, 3))
         )
     if rng.random() < 0.4:
         faults["worker-commit-reply-lost"] = rig.worker_proxy.add(
@@ -216,12 +244,17 @@ def deliver(rig: Rig, notification: Planned, ingress: int, faults: dict[str, Fau
         ).status_code
         rig.tally[f"status_{status}"] += 1
         if status == 200:
-            notification.accepted += 1
+            _accepted(rig, notification)
             return
         assert status == 503, status
         if _landed(faults) > landed_before:
-            notification.accepted += 1  # the proxy let this write reach Redis and dropped only the reply
+            _accepted(rig, notification)  # the proxy let this write reach Redis and dropped only the reply
     raise AssertionError(f"{notification.key} never got a 200")
+
+
+def _accepted(rig: Rig, notification: Planned) -> None:
+    rig.accepted_order.append(notification.key)
+    notification.accepted += 1
 
 
 def _landed(faults: dict[str, Fault]) -> int:
@@ -232,9 +265,38 @@ def _landed(faults: dict[str, Fault]) -> int:
 def drain(rig: Rig) -> None:
     for _ in range(10):
         rig.worker.work(burst=True, with_scheduler=False, logging_level="CRITICAL")
-        if Queue(QUEUE_NAME, connection=rig.redis, serializer=SERIALIZER).count == 0:
+        if Queue(QUEUE_NAME, connection=rig.redis, serializer=SERIALIZER).count == 0 and not _backlog(rig):
             return
     raise AssertionError("the queue did not drain")
+
+
+def _backlog(rig: Rig) -> int:
+    """Ordered mode: entries still in partition streams, plus held chats."""
+    if not rig.ordered:
+        return 0
+    return sum(
+        int(rig.redis.xlen(partitions.stream_key(p))) + int(rig.redis.hlen(partitions.held_key(p)))
+        for p in range(PARTITIONS)
+    )
+
+
+def check_order(rig: Rig, schedule: Schedule) -> None:
+    """Per chat and handler, effects appear in the order their copies were accepted: a handler's n-th
+    effect of one notification belongs to its n-th stored copy (a resend of a message is a duplicate and
+    has none; each copy of a notification without identity is its own event)."""
+    chat_of = {n.key.upper(): partitions.chat_key(orjson.loads(n.body)) for n in schedule.notifications}
+    copies: dict[str, list[int]] = {}
+    for index, key in enumerate(rig.accepted_order):
+        copies.setdefault(key.upper(), []).append(index)
+    seen: dict[tuple[str, str], list[int]] = {}
+    handled = Counter[tuple[str, str]]()
+    for key, handler in effects(rig.redis):
+        rank = copies[key.upper()][handled[(key.upper(), handler)]]
+        handled[(key.upper(), handler)] += 1
+        seen.setdefault((chat_of[key.upper()], handler), []).append(rank)
+    for (chat, handler), ranks in seen.items():
+        assert ranks == sorted(ranks), f"{handler} saw chat {chat!r} out of order: {ranks}"
+    rig.tally["order_checked_effects"] += sum(len(ranks) for ranks in seen.values())
 
 
 def check(rig: Rig, schedule: Schedule, fired: list[str]) -> None:
@@ -261,3 +323,6 @@ def check(rig: Rig, schedule: Schedule, fired: list[str]) -> None:
     assert scheduled.get_job_ids() == []
     assert FailedJobRegistry(QUEUE_NAME, connection=redis, serializer=SERIALIZER).get_job_ids() == []
     assert not redis.keys("rq:job:*")  # every job finished (they are deleted on success)
+    if rig.ordered:
+        assert _backlog(rig) == 0
+        check_order(rig, schedule)

@@ -8,6 +8,7 @@ Handlers record ``(key, handler)`` effects in the order they ran (``tests.suppor
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -22,6 +23,7 @@ from greenq.contract import Envelope
 from greenq.jobqueue import NotificationQueue
 from greenq.local_redis import LocalRedis
 from greenq.settings import WorkerSettings
+from greenq.status import read_backlog
 from ingress.partitioned import PartitionedEnqueuer
 from tests.conftest import DrainFn, load_sample
 from tests.support.effects import effects
@@ -158,3 +160,13 @@ def test_partitions_spread_chats_and_keep_one_hash_tag(worker_settings: WorkerSe
             partitions.parked_key(7, "x"),
         )
     )
+
+
+def test_the_backlog_signal_counts_partition_streams(redis_server: LocalRedis, redis_conn: Redis) -> None:
+    """`greenq status`, the queue-depth gauge and KEDA read this: waiting entries, their oldest age."""
+    accept(redis_server, interleaved(["a", "b"], 3, {}), count=4)
+    drain_jobs = read_backlog(redis_conn).depth  # without partitions: only the RQ queue (drain jobs)
+    assert drain_jobs >= 1
+    backlog = read_backlog(redis_conn, partition_count=4, now=time.time() + 10)
+    assert backlog.depth == 6 + drain_jobs
+    assert backlog.oldest_age_seconds >= 10

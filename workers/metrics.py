@@ -84,9 +84,12 @@ class WorkerMetrics:
 class RedisStateCollector(Collector):
     """Gauges read from Redis on each scrape: queue depth and age, dead letters, live workers."""
 
-    def __init__(self, connection: Redis, queue_name: str = keys.QUEUE_NAME) -> None:
+    def __init__(
+        self, connection: Redis, queue_name: str = keys.QUEUE_NAME, partition_count: int = 0
+    ) -> None:
         self._redis = connection
         self._queue_name = queue_name
+        self._partitions = partition_count  # ordered mode: partition streams count as backlog
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("greenq_redis_up", "1 if this worker reached Redis at scrape time.")
@@ -124,7 +127,7 @@ class RedisStateCollector(Collector):
             return None
 
     def _read(self) -> tuple[int, float, int, int]:
-        backlog = read_backlog(self._redis, self._queue_name)
+        backlog = read_backlog(self._redis, self._queue_name, partition_count=self._partitions)
         pipe = self._redis.pipeline(transaction=False)
         pipe.xlen(keys.DEAD_LETTER_STREAM)
         pipe.scard(f"rq:workers:{self._queue_name}")

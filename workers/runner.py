@@ -49,7 +49,7 @@ def build_runtime(
     validator = NotificationValidator()
     registry = CollectorRegistry()
     metrics = WorkerMetrics.create(registry, validator.known_webhook_types)
-    registry.register(RedisStateCollector(redis))
+    registry.register(RedisStateCollector(redis, partition_count=settings.ordered_partitions))
     processor = Processor(settings, redis, load_router(settings.router), validator, metrics)
     drain = PartitionDrain(processor, redis, settings.partitions)
     jobs.bind(processor, drain)
