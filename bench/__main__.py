@@ -32,6 +32,9 @@ def main() -> int:
         workers.main(count=2_000 if args.quick else 20_000, stock_count=300 if args.quick else 2_000)
         e2e.main(seconds=10 if args.quick else 60)
         e2e.main(seconds=10 if args.quick else 30, appendfsync="everysec")
+        for mode, connections, workers_ in DESIGN_RUNS:
+            seconds = 10 if args.quick else 30
+            e2e.main(seconds, connections, ordering=mode, workers=workers_, compare=True)
     text = render(load("ingress"), load("workers"), load("e2e"), load("e2e-everysec"))
     (ROOT / "BENCHMARKS.md").write_text(text)
     print((ROOT / "BENCHMARKS.md").read_text())
@@ -162,8 +165,52 @@ def render(
             f"| {label} | {run['accepted_per_second']:.0f} | {run['drained_per_second']:.0f} "
             f"| {run['p99_ack_ms']:.1f} | {run['lost']:.0f} | {run['mean_batch']:.1f} |"
         )
-    lines += ["", *LIMITS, ""]
+    lines += ["", *LIMITS, "", *designs()]
     return "\n".join(lines)
+
+
+#: (ordering mode, connections, workers) of the old-versus-new comparison (issue 13).
+DESIGN_RUNS = (
+    ("jobs", 32, 2),
+    ("partitioned", 32, 2),
+    ("jobs", 128, 2),
+    ("partitioned", 128, 1),
+    ("partitioned", 128, 2),
+    ("partitioned", 128, 4),
+)
+
+
+def designs() -> list[str]:
+    """Old (RQ batch jobs) against new (per-chat partition streams), from the runs found in results/."""
+    lines = [
+        "## Old and new design (`GREENQ_ORDERING=jobs` / `partitioned`)",
+        "",
+        "Same topology and fsync always; per-chat order of the new design is proven by the fault harness",
+        "(`tests/test_exactly_once_random.py`), not counted here. Design and limits: docs/ordering-design.md.",
+        "",
+        "| design | connections | workers | s | accepted/s | drained/s | mean batch | p99 ack ms | lost |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for mode, connections, workers_ in DESIGN_RUNS:
+        path = RESULTS / f"e2e-{mode}-c{connections}-w{workers_}.json"
+        if not path.exists():
+            continue
+        run = json.loads(path.read_text())
+        lines.append(
+            f"| {mode} | {connections} | {workers_} | {run['seconds']} | {run['accepted_per_second']:.0f} "
+            f"| {run['drained_per_second']:.0f} | {run['mean_batch']:.1f} | {run['p99_ack_ms']:.1f} "
+            f"| {run['lost']:.0f} |"
+        )
+    return [*lines, "", *DESIGN_LIMITS, ""]
+
+
+DESIGN_LIMITS = [
+    "What limits the new figures: CPU. A drain pays RQ's per-job round trips once per 2 s of batches instead of",
+    "once per ingress flush, and the ordered ingress never lingers (it has no per-job cost to amortise), so the",
+    "old design's p50 of ~23 ms (the 20 ms backlog linger plus an fsync) drops to single digits. At 128",
+    "connections the two cores are saturated (ingresses ~11 s, workers ~10 s, Redis ~3 s, nginx ~3 s of CPU in",
+    "15 s): more workers only add contention. Runs recorded with fewer seconds overlapped other work.",
+]
 
 
 LIMITS = [

@@ -64,10 +64,13 @@ def topology_pids(pipeline: LocalPipeline) -> dict[str, int]:
 def main(
     seconds: int = 60,
     connections: int = 32,
+    *,
     appendfsync: str = "always",
     ordering: str = "jobs",
     workers: int = 2,
+    compare: bool = False,
 ) -> dict[str, Any]:
+    """One run; ``compare`` (or a non-default mode, workers or connections) saves it under its own name."""
     work = Path(tempfile.mkdtemp(prefix="greenq-bench-e2e-"))
     os.environ.update(GREENQ_STREAM_MAXLEN="10000000", GREENQ_LOG_LEVEL="INFO", GREENQ_ORDERING=ordering)
     pipeline = LocalPipeline(
@@ -141,7 +144,7 @@ def main(
         "max_rss_mb": max(rss.values()),
     }
     name = "e2e" if appendfsync == "always" else f"e2e-{appendfsync}"
-    if ordering != "jobs" or workers != 2 or connections != 32:
+    if compare or ordering != "jobs" or workers != 2 or connections != 32:
         name = f"{name}-{ordering}-c{connections}-w{workers}"
     save(name, summary)
     return summary
