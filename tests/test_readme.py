@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import argparse
 import re
+import runpy
 import shlex
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 from pydantic_core import PydanticUndefined
 
 from greenq import cli
+from greenq.contract import Envelope
 from greenq.settings import (
     CommonSettings,
     IngressSettings,
@@ -28,6 +31,7 @@ from greenq.settings import (
 )
 from poller.metrics import PollerMetrics
 from tests.test_deploy_files import exported_series
+from workers.notification import Notification
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -228,3 +232,24 @@ def test_scripts_up_options_are_greenq_up_flags() -> None:
     )
     flags = {flag for action in up._actions for flag in action.option_strings} - {"-h", "--help", "--nginx"}
     assert sorted(flags - set(argv)) == [], "greenq up flags the README does not list"
+
+
+# --- the handler example ----------------------------------------------------------------------------------
+
+
+def test_the_handler_example_runs_and_routes_a_start_message(tmp_path: Path) -> None:
+    """The README's handler module imports and its `text` filter picks `/start` from a documented sample."""
+    [example] = re.findall(r"```python\n(# myapp/handlers.py.*?)```", README, re.DOTALL)
+    module = tmp_path / "handlers.py"
+    module.write_text(example, encoding="utf-8")
+    router = runpy.run_path(str(module))["router"]
+    sample = orjson.loads((ROOT / "tests/samples/incomingMessageReceived__textMessage.json").read_bytes())
+    sample["messageData"]["textMessageData"]["textMessage"] = "/start please"
+    envelope = Envelope(body="{}", source="webhook")
+    notification = Notification(sample, sample["typeWebhook"], "textMessage", envelope)
+
+    names = [route.name.rsplit(".", 1)[-1] for route in router.match(notification)]
+
+    assert "greet" in names
+    assert "track_status" not in names
+    assert len(names) > 1, "router.include(default_router) keeps the built-in sink"
