@@ -56,10 +56,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+def network_interfaces() -> set[str]:
+    """Interfaces of this process's network namespace (/proc/self/net is per namespace; /sys may not be)."""
+    lines = Path("/proc/self/net/dev").read_text().splitlines()[2:]
+    return {line.split(":", 1)[0].strip() for line in lines}
+
+
 def check_host() -> None:
     if os.geteuid() != 0:
         unavailable("dockerd needs root")
-    if {link.name for link in Path("/sys/class/net").iterdir()} <= {"lo"}:
+    if network_interfaces() <= {"lo"}:
         unavailable(
             "no network interface but lo: a private network namespace? Run `pytest -m compose` in the host's "
             "(image builds need the Debian mirror and PyPI)"
@@ -91,9 +97,12 @@ def engine(figures: dict[str, Any]) -> Iterator[DockerEngine]:
             figures["dockerd_pid"] = engine.pid
             yield engine
         finally:
+            stopping = time.monotonic()
             for step in engine.stop():
                 print(f"compose-test cleanup: {step}")
             shutil.rmtree(run_dir, ignore_errors=True)
+            print(f"compose-test: engine stopped, host restored in {time.monotonic() - stopping:.1f}s")
+            print(f"compose-test: total {time.monotonic() - figures['started']:.1f}s, teardown included")
             left = engine.host_differences()
             assert not left, f"the host's network differs from before the engine started: {left}"
 
@@ -122,4 +131,6 @@ def stack(
         print(stack.logs())
         raise
     finally:
+        stopping = time.monotonic()
         stack.down()
+        print(f"compose-test: docker compose down in {time.monotonic() - stopping:.1f}s")

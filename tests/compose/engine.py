@@ -24,11 +24,12 @@ class EngineUnavailable(RuntimeError):
 
 
 def pid_alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, exited but not yet reaped, does not count)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
         return False
-    return True
+    return state != "Z"
 
 
 def processes_mentioning(text: str) -> list[int]:
@@ -117,7 +118,7 @@ class DockerEngine:
         if self._process is not None:
             terminate(self._process.pid, STOP_SECONDS)
             self._process.wait(10)
-            done.append(f"stopped dockerd pid {self._process.pid}")
+            done.append(f"stopped dockerd pid {self._process.pid}, exit {self._process.returncode}")
         for pid in processes_mentioning(str(self.run_dir)):
             terminate(pid, 10)
             done.append(f"stopped leftover pid {pid}")

@@ -44,7 +44,7 @@ from tests.test_simulator import (
     wait_until,
 )
 
-pytestmark = [pytest.mark.compose, pytest.mark.timeout(1500)]
+pytestmark = [pytest.mark.compose, pytest.mark.timeout(1200)]
 
 PER_INSTANCE = 500
 FIRST_BATCH = 100
@@ -114,6 +114,12 @@ def count_processed(redis: Redis) -> Counter[tuple[int, int]]:
         return Counter()
 
 
+def nginx_statuses(stack: ComposeStack) -> dict[str, int]:
+    """How nginx answered the webhooks (its JSON access log), e.g. 200s, and 502/503 while faults hit."""
+    log = stack.compose("logs", "--no-color", "nginx", timeout=120)
+    return dict(Counter(re.findall(r'"status":(\d+),', log)))
+
+
 def check_exactly_once(redis: Redis, sent: dict[int, list[dict[str, Any]]], figures: dict[str, Any]) -> None:
     expected = {(n["instanceData"]["idInstance"], n["timestamp"]) for ns in sent.values() for n in ns}
     wait_until(lambda: set(count_processed(redis)) >= expected, 240, "every notification processed", 0.5)
@@ -162,9 +168,19 @@ def check_prometheus(stack: ComposeStack, prometheus: Prometheus, load_started: 
         wait_until(lambda: has_throughput(promql), 120, f"data for {expression.origin}", 2.0)  # noqa: B023
 
 
+def check_every_ingress_served(stack: ComposeStack, prometheus: Prometheus, figures: dict[str, Any]) -> None:
+    """nginx sent webhooks to every ingress replica, the one added by scaling included."""
+    samples = prometheus.query("sum by (instance) (greenq_ingress_requests_total)")
+    answered = {s["metric"]["instance"].rsplit(":", 1)[0]: round(float(s["value"][1])) for s in samples}
+    figures["requests_per_ingress_replica"] = answered
+    replicas = stack.addresses("ingress")
+    assert len(replicas) == 3, replicas
+    assert all(answered.get(address, 0) > 0 for address in replicas), (replicas, answered)
+
+
 def check_no_worker_alert(stack: ComposeStack, prometheus: Prometheus, figures: dict[str, Any]) -> None:
     stopped = time.monotonic()
-    stack.scale(worker=0)
+    stack.scale(worker=0, ingress=3)  # ingress stays as scaled (a bare --scale resets it to 2 replicas)
     states = {"pending", "firing"}
     wait_until(lambda: prometheus.alert_state(NO_WORKER_ALERT) in states, 240, NO_WORKER_ALERT, 1.0)
     figures["no_worker_alert_after_seconds"] = round(time.monotonic() - stopped, 1)
@@ -187,14 +203,18 @@ def test_compose_stack_processes_every_200_once_under_scaling_kills_and_a_redis_
             sdk(url, instance, token).account.setSettings(webhook)
         figures["backlog_when_action_started"] = push_with_faults(stack, control, sent)
         wait_until(lambda: backlog(control) == 0, 300, "every notification answered 200", 0.2)
+        figures["load_seconds"] = round(time.time() - load_started, 1)
         figures["sent"] = answered(control, "added")
         figures["answered_200"] = answered(control, "delivered")
         figures["failed_deliveries_resent"] = answered(control, "delivery_failures")
+    figures["nginx_statuses"] = nginx_statuses(stack)
+    assert figures["answered_200"] == figures["sent"] == 2 * PER_INSTANCE, figures
     assert all(count > 0 for count in figures["backlog_when_action_started"].values()), figures
     check_exactly_once(redis, sent, figures)
     check_prometheus(stack, prometheus, load_started)
+    check_every_ingress_served(stack, prometheus, figures)
     check_no_worker_alert(stack, prometheus, figures)
-    figures["total_seconds"] = round(time.monotonic() - float(str(figures["started"])), 1)
+    figures["total_seconds_before_teardown"] = round(time.monotonic() - figures["started"], 1)
     shown = {k: v for k, v in figures.items() if k not in {"up_output", "redis_password", "started"}}
     print(f"\ncompose-test figures: {shown}")
     prometheus.close()
