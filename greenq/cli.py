@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from greenq import ops_cli
+from greenq.settings import MissingRedisUrl
 from poller import cli as poller_cli
 from simulator import cli as simulator_cli
 
@@ -27,6 +28,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors()
         )
         sys.stderr.write(f"greenq: invalid settings: {problems}\n")
+        return 2
+    except MissingRedisUrl as error:
+        sys.stderr.write(f"greenq: {error}\n")
         return 2
 
 

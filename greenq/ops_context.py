@@ -45,7 +45,7 @@ def operator_command(handler: OpsHandler) -> Callable[[argparse.Namespace], int]
     def run(args: argparse.Namespace) -> int:
         settings = CommonSettings()
         configure_logging(settings.log_level)
-        redis = connect(settings.redis_url, settings.redis_socket_timeout)
+        redis = connect(settings.require_redis_url(), settings.redis_socket_timeout)
         try:
             return handler(args, OpsContext(settings, redis, sys.stdout, sys.stderr, sys.stdin))
         except RedisError as error:

@@ -1,4 +1,8 @@
-"""Typed settings, read once at start-up from ``GREENQ_*`` environment variables and an optional ``.env``.
+"""Typed settings, read once at start-up from ``GREENQ_*`` environment variables and optional env files.
+
+Env files, weakest first: ``.env`` in the working directory, then ``.greenq/greenq.env``, which a running
+``greenq up`` writes there so that ``greenq status`` / ``greenq dlq`` in a second terminal find its Redis.
+Real environment variables beat both.
 
 Each process builds the one settings object it needs and passes it down; no module reads the environment
 later. List-valued variables accept comma-separated text (``GREENQ_ALLOWED_IPS=1.2.3.4,10.0.0.0/8``).
@@ -7,7 +11,7 @@ later. List-valued variables accept comma-separated text (``GREENQ_ALLOWED_IPS=1
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -20,6 +24,10 @@ PLACEHOLDER_TOKENS = frozenset(
 )
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+#: What ``greenq up`` writes while it runs (under its default data directory), read by every command.
+UP_ENV_FILE = ".greenq/greenq.env"
+ENV_FILES = (".env", UP_ENV_FILE)
 
 
 def _split_csv(value: object) -> object:
@@ -69,11 +77,14 @@ def parse_tokens(value: object) -> dict[str, SecretStr]:
 class CommonSettings(BaseSettings):
     """What every greenq process needs: where Redis is and how to log."""
 
-    model_config = SettingsConfigDict(env_prefix="GREENQ_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="GREENQ_", env_file=ENV_FILES, extra="ignore")
 
-    redis_url: str = Field(
-        default="redis://127.0.0.1:6379/0",
-        description="Redis URL (redis://[:password@]host:port/db or rediss:// for TLS).",
+    #: No default: no greenq process ever falls back to a Redis it was not told about (a default address
+    #: would silently be whatever happens to listen on this machine's 6379). Commands that talk to Redis
+    #: refuse to start without it; ``greenq instance`` and ``validate`` do not need it.
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis URL (redis://[:password@]host:port/db, rediss:// for TLS); needed to use Redis.",
     )
     redis_socket_timeout: float = Field(default=5.0, gt=0, description="Seconds before a Redis call fails.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO")
@@ -83,9 +94,33 @@ class CommonSettings(BaseSettings):
         description="Days a dead letter is kept before `greenq dlq trim` removes it (0 = forever).",
     )
 
+    def require_redis_url(self) -> str:
+        """The configured URL, or :class:`MissingRedisUrl` with what to do about it."""
+        if not self.redis_url:
+            raise MissingRedisUrl(
+                "GREENQ_REDIS_URL is not set (a running `greenq up` writes it to "
+                f"{UP_ENV_FILE} in the folder it was started from)"
+            )
+        return self.redis_url
+
+    @model_validator(mode="after")
+    def _redis_url_when_needed(self) -> CommonSettings:
+        if self.needs_redis:
+            self.require_redis_url()
+        return self
+
+    #: Processes that cannot do anything without Redis refuse to start without its URL.
+    needs_redis: ClassVar[bool] = False
+
+
+class MissingRedisUrl(ValueError):
+    """No Redis URL was configured where one is needed."""
+
 
 class IngressSettings(CommonSettings):
     """The webhook receiver."""
+
+    needs_redis: ClassVar[bool] = True
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
@@ -134,6 +169,8 @@ class IngressSettings(CommonSettings):
 
 class WorkerSettings(CommonSettings):
     """The validating, routing worker."""
+
+    needs_redis: ClassVar[bool] = True
 
     router: str = Field(
         default="workers.handlers.builtin:default_router",

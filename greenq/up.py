@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from typing import TextIO
 from greenq.local_nginx import LocalNginx, find_nginx
 from greenq.local_redis import LocalRedis
 from greenq.procs import free_port, stop_process, wait_for_port
-from greenq.settings import DEFAULT_MAX_BODY_BYTES
+from greenq.settings import DEFAULT_MAX_BODY_BYTES, UP_ENV_FILE
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ class LocalPipeline:
     redis: LocalRedis | None = None
     nginx: LocalNginx | None = None
     token_file: Path | None = None
+    #: GREENQ_REDIS_URL for the operator commands (``greenq status``/``dlq``), removed again on stop.
+    env_file: Path | None = None
     _env: dict[str, str] = field(default_factory=dict, repr=False)
 
     def start(self) -> None:
@@ -72,6 +75,7 @@ class LocalPipeline:
         redis_url = self.options.redis_url or self._start_redis(data_dir)
         env = self._environment(data_dir, redis_url)
         self._env = env
+        self._write_env_file(data_dir, redis_url)
         use_nginx = self.options.nginx if self.options.nginx is not None else find_nginx() is not None
         ports = [free_port() for _ in range(self.options.ingress)] if use_nginx else None
         if use_nginx:
@@ -100,6 +104,23 @@ class LocalPipeline:
                     stop_process(child.process, timeout=30)
         if self.redis is not None:
             self.redis.stop()
+        if self.env_file is not None:
+            self.env_file.unlink(missing_ok=True)
+
+    def _write_env_file(self, data_dir: Path, redis_url: str) -> None:
+        """Where this pipeline's Redis is, readable by the owner only (the URL carries its password)."""
+        self.env_file = data_dir / Path(UP_ENV_FILE).name
+        self.env_file.touch(mode=0o600)
+        self.env_file.write_text(f"GREENQ_REDIS_URL={redis_url}\n")
+
+    def operator_hint(self) -> str:
+        """How a second terminal reaches this pipeline: nothing to type when run from the same folder."""
+        if self.env_file is None:
+            return ""
+        greenq = _greenq_command()
+        if self.env_file.resolve() == Path(UP_ENV_FILE).resolve():
+            return f"  status:  {greenq} status  ({greenq} dlq list too; run here, they read {UP_ENV_FILE})"
+        return f"  status:  set -a; . {self.env_file}; set +a; {greenq} status"
 
     def summary(self) -> str:
         lines = ["greenq is running:", f"  webhook  {self.webhook_url}"]
@@ -114,6 +135,8 @@ class LocalPipeline:
                 f'  try:     curl -H "Authorization: Bearer $(cat {self.token_file})" '
                 f"--data @tests/samples/incomingMessageReceived__textMessage.json {self.webhook_url}"
             )
+        if hint := self.operator_hint():
+            lines.append(hint)
         lines.append("  Ctrl-C stops everything.")
         return "\n".join(lines)
 
@@ -194,6 +217,17 @@ class LocalPipeline:
             output.close()  # the child holds its own descriptor
         self.children.append(Child(role, process, url))
         wait_for_port("127.0.0.1", port, 30, process)
+
+
+def _greenq_command() -> str:
+    """How this terminal's user starts ``greenq``: bare when on PATH, else the venv's script."""
+    script = Path(sys.executable).parent / "greenq"
+    if shutil.which("greenq") == str(script) or not script.exists():
+        return "greenq"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
 
 
 def run_up(options: UpOptions, out: TextIO = sys.stdout) -> int:

@@ -33,7 +33,7 @@ def build_components(settings: IngressSettings, connection: AsyncRedis | None = 
     redis = (
         connection
         if connection is not None
-        else connect_async(settings.redis_url, settings.redis_socket_timeout)
+        else connect_async(settings.require_redis_url(), settings.redis_socket_timeout)
     )
     registry = CollectorRegistry()
     return IngressComponents(

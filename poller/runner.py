@@ -40,7 +40,7 @@ def run_poller(settings: PollerSettings) -> int:
         server, _ = start_http_server(
             settings.poller_metrics_port, addr=settings.poller_metrics_host, registry=registry
         )
-    redis = connect(settings.redis_url, settings.redis_socket_timeout)
+    redis = connect(settings.require_redis_url(), settings.redis_socket_timeout)
     log.info(
         "poller starting",
         extra=fields(
@@ -72,7 +72,7 @@ def configure_poller_logging(settings: PollerSettings) -> None:
     for name in ("httpx2", "httpcore2"):
         logging.getLogger(name).setLevel(logging.WARNING)
     secrets = [instance.api_token.get_secret_value() for instance in settings.instances]
-    password = urlsplit(settings.redis_url).password
+    password = urlsplit(settings.require_redis_url()).password
     redacting = RedactingFilter([*secrets, password or ""])
     for handler in logging.getLogger().handlers:
         handler.addFilter(redacting)

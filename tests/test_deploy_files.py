@@ -889,7 +889,7 @@ def is_greenq_image(image: str) -> bool:
 def test_kustomization_lists_existing_files_that_parse() -> None:
     kustomization = load_yaml(K8S_DIR / "kustomization.yaml")
     listed = set(kustomization["resources"])
-    on_disk = {path.name for path in K8S_DIR.glob("*.yaml")} - {"kustomization.yaml"}
+    on_disk = {path.name for path in K8S_DIR.glob("*.yaml")} - {"kustomization.yaml", "secret.example.yaml"}
 
     assert all((K8S_DIR / resource).is_file() for resource in listed)
     assert listed == on_disk
@@ -977,7 +977,7 @@ def test_keda_scales_the_worker_deployment_on_the_rq_queue_list() -> None:
     (scaled,) = k8s_kind("ScaledObject")
     (trigger,) = scaled["spec"]["triggers"]
     authentications = {item["metadata"]["name"]: item for item in k8s_kind("TriggerAuthentication")}
-    (secret,) = k8s_kind("Secret")
+    secret = documented_k8s_secret()
 
     assert scaled["spec"]["scaleTargetRef"]["name"] == workload("greenq-worker")["metadata"]["name"]
     assert trigger["type"] == "redis"
@@ -986,6 +986,26 @@ def test_keda_scales_the_worker_deployment_on_the_rq_queue_list() -> None:
     (ref,) = authentications[trigger["authenticationRef"]["name"]]["spec"]["secretTargetRef"]
     assert ref["name"] == secret["metadata"]["name"]
     assert ref["key"] in secret["stringData"]
+
+
+def documented_k8s_secret() -> dict[str, Any]:
+    document: dict[str, Any] = load_yaml(K8S_DIR / "secret.example.yaml")
+    return document
+
+
+def test_k8s_kustomization_applies_no_secret_but_documents_every_key_the_pods_read() -> None:
+    secret = documented_k8s_secret()
+    referenced = {
+        (ref["name"], ref["key"])
+        for item in workloads()
+        for container in containers(item)
+        for variable in container.get("env", [])
+        if (ref := variable.get("valueFrom", {}).get("secretKeyRef"))
+    }
+
+    assert k8s_kind("Secret") == [], "kubectl apply -k must never overwrite a real Secret with placeholders"
+    assert referenced, "the pods read their secrets from greenq-secrets"
+    assert referenced <= {(secret["metadata"]["name"], key) for key in secret["stringData"]}
 
 
 # --- Dockerfile -----------------------------------------------------------------------------------------

@@ -235,8 +235,9 @@ def test_redis_down_is_503_and_counted(
 ) -> None:
     from greenq.procs import free_port
 
-    dead = ingress_settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
-    with make_client(dead, Redis.from_url(dead.redis_url, socket_timeout=1)) as down_client:
+    dead_url = f"redis://127.0.0.1:{free_port()}/0"
+    dead = ingress_settings.model_copy(update={"redis_url": dead_url})
+    with make_client(dead, Redis.from_url(dead_url, socket_timeout=1)) as down_client:
         response = down_client.post(WEBHOOK, content=TEXT_SAMPLE, headers={"Authorization": TOKEN})
         ready = down_client.get("/readyz")
         alive = down_client.get("/healthz")

@@ -90,7 +90,7 @@ class PollerThread:
         self.settings = settings
         self.registry = CollectorRegistry()
         self.metrics = PollerMetrics.create(self.registry, [i.name for i in settings.instances])
-        self._redis = connect(settings.redis_url, settings.redis_socket_timeout)
+        self._redis = connect(settings.require_redis_url(), settings.redis_socket_timeout)
         self._loop = asyncio.new_event_loop()
         self._stopping: asyncio.Event | None = None
         self._started = threading.Event()
@@ -564,7 +564,8 @@ def test_instance_configure_push_then_show_then_pull(
     assert len(token) >= 40
     assert env_file.read_text() == f"GREENQ_TOKENS=other=keep-me,main={token}\n"
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
-    ingress_tokens = IngressSettings(_env_file=env_file).tokens  # type: ignore[call-arg]
+    ingress = IngressSettings(_env_file=env_file, redis_url="redis://127.0.0.1:1/0")  # type: ignore[call-arg]
+    ingress_tokens = ingress.tokens
     assert ingress_tokens["main"].get_secret_value() == token
     assert settings_after_push["webhookUrl"] == "https://hooks.example/green-api/webhook/"
     assert (settings_after_push["incomingWebhook"], settings_after_push["stateWebhook"]) == ("yes", "yes")

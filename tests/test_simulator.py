@@ -29,7 +29,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from whatsapp_api_client_python import API
 
 from greenq.contract import QUEUE_NAME, SERIALIZER
 from greenq.local_redis import LocalRedis
@@ -133,7 +132,19 @@ def simulator() -> Iterator[tuple[str, SimulatorControl]]:
 
 def sdk(api_url: str, id_instance: int = INSTANCE, token: str = INSTANCE_TOKEN) -> Any:
     """GREEN API's official client pointed at the simulator."""
-    return API.GreenAPI(str(id_instance), token, host=api_url)
+    return official_sdk().GreenAPI(str(id_instance), token, host=api_url)
+
+
+def official_sdk() -> Any:
+    """GREEN API's SDK module. scripts/setup installs it without its dependencies (its aiogram would pin
+    pydantic below ours), so a plain ``pip install -e '.[dev]'`` lacks it: skip there, never in CI."""
+    try:
+        from whatsapp_api_client_python import API
+    except ImportError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("GREEN API's SDK is missing: scripts/setup installs it (pip cannot resolve it with ours)")
+    return API
 
 
 # --- the official SDK against the simulator ------------------------------------------------------------

@@ -109,6 +109,7 @@ def test_lists_from_comma_separated_environment(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("GREENQ_ALLOWED_IPS", "51.250.84.44, 203.0.113.0/24")
     monkeypatch.setenv("GREENQ_TOKENS", "a=abcdefgh")
     monkeypatch.setenv("GREENQ_RETRY_BACKOFF", "1,2.5")
+    monkeypatch.setenv("GREENQ_REDIS_URL", "redis://127.0.0.1:1/0")
 
     ingress = IngressSettings(_env_file=None)  # type: ignore[call-arg]
     worker = WorkerSettings(_env_file=None)  # type: ignore[call-arg]

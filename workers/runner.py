@@ -44,9 +44,7 @@ def build_runtime(
     settings: WorkerSettings, connection: Redis | None = None, name: str | None = None
 ) -> WorkerRuntime:
     """Compile schemas, load the router, bind the processor for this process's jobs."""
-    redis = (
-        connection if connection is not None else connect(settings.redis_url, settings.redis_socket_timeout)
-    )
+    redis = connection or connect(settings.require_redis_url(), settings.redis_socket_timeout)
     validator = NotificationValidator()
     registry = CollectorRegistry()
     metrics = WorkerMetrics.create(registry, validator.known_webhook_types)
