@@ -133,4 +133,5 @@ def stack(
     finally:
         stopping = time.monotonic()
         stack.down()
+        engine.docker("image", "prune", "--force")  # greenq images of earlier code would pile up in the cache
         print(f"compose-test: docker compose down in {time.monotonic() - stopping:.1f}s")

@@ -172,7 +172,7 @@ def check_every_ingress_served(stack: ComposeStack, prometheus: Prometheus, figu
     """nginx sent webhooks to every ingress replica, the one added by scaling included."""
     samples = prometheus.query("sum by (instance) (greenq_ingress_requests_total)")
     answered = {s["metric"]["instance"].rsplit(":", 1)[0]: round(float(s["value"][1])) for s in samples}
-    figures["requests_per_ingress_replica"] = answered
+    figures["requests_per_ingress_replica_at_last_scrape"] = answered
     replicas = stack.addresses("ingress")
     assert len(replicas) == 3, replicas
     assert all(answered.get(address, 0) > 0 for address in replicas), (replicas, answered)
