@@ -8,6 +8,7 @@ removes. The host's network is restored afterwards (see hostnet.py).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -103,7 +104,7 @@ class DockerEngine:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self._pid_record.write_text(f"{self._process.pid} {self.data_root}\n")
+        self._pid_record.write_text(f"{self._process.pid} {self.data_root} {self.run_dir}\n")
         self._wait_ready()
         return self
 
@@ -148,13 +149,18 @@ class DockerEngine:
         return "\n".join(text.splitlines()[-lines:])
 
     def _stop_leftover(self) -> None:
+        """Stop the engine of a run that died without stopping it, and undo what it left (all ours)."""
         if not self._pid_record.exists():
             return
-        pid_text, _, root = self._pid_record.read_text().strip().partition(" ")
+        pid_text, root, run_dir = self._pid_record.read_text().split()
         pid = int(pid_text)
         cmdline = Path(f"/proc/{pid}/cmdline")
         if root == str(self.data_root) and cmdline.exists() and b"dockerd" in cmdline.read_bytes():
             terminate(pid, STOP_SECONDS)
+        for leftover in processes_mentioning(run_dir):
+            terminate(leftover, 10)
+        unmount_under(Path(run_dir), self.data_root)
+        shutil.rmtree(run_dir, ignore_errors=True)
         if self._network_record.exists():
             HostNetwork.load(self._network_record).restore()
             self._network_record.unlink()

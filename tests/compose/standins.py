@@ -26,6 +26,7 @@ HERE = Path(__file__).parent
 STANDIN_DIR = HERE / "standins"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 COMPOSE_SUITE = "trixie"
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
 HASH_LABEL = "greenq.standin.inputs"
 
 
@@ -56,14 +57,14 @@ def run(args: list[str], timeout: float, **kwargs: object) -> str:
 
 
 def debian_mirror() -> str:
-    """The Debian archive URL the host's apt is configured with (deb822 ``URIs:`` or a one-line ``deb``)."""
+    """The Debian archive the host's apt uses (deb822 ``URIs:`` or a ``deb`` line), else Debian's own."""
     sources = sorted(Path("/etc/apt/sources.list.d").glob("*.sources"))
     sources += [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*.list"))]
     for path in (p for p in sources if p.exists()):
         for url in re.findall(r"(?:^URIs:|^deb)\s+(\S+)", path.read_text(), flags=re.MULTILINE):
             if url.rstrip("/").endswith("/debian"):
                 return str(url)
-    raise RuntimeError("no Debian archive in the host's apt sources")
+    return DEFAULT_MIRROR
 
 
 def compose_plugin(docker_config: Path) -> Path:
