@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from greenq import ops_cli
+from greenq.local_redis import DEFAULT_MAXMEMORY
 from greenq.settings import MissingRedisUrl
 from poller import cli as poller_cli
 from simulator import cli as simulator_cli
@@ -69,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
         choices=("always", "everysec"),
         default="always",
         help="Redis fsync policy; everysec is faster but may lose ~1 s of accepted notifications on a crash",
+    )
+    up.add_argument(
+        "--maxmemory",
+        default=DEFAULT_MAXMEMORY,
+        help=f"memory limit of the private Redis (default {DEFAULT_MAXMEMORY}; README: Sizing Redis memory)",
     )
     up.add_argument(
         "--nginx",
@@ -153,5 +159,6 @@ def _run_up(args: argparse.Namespace) -> int:
         nginx=args.nginx,
         log_dir=args.log_dir,
         appendfsync=args.appendfsync,
+        maxmemory=args.maxmemory,
     )
     return run_up(options)

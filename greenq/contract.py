@@ -2,13 +2,20 @@
 
 One RQ job carries a *batch*: a list of envelopes, each wrapping one notification exactly as it arrived.
 Jobs are serialized with RQ's JSON serializer (no pickle), so a job in Redis is plain, inspectable JSON.
-The raw body is kept as text, not re-encoded, so payload quirks (a duplicated key, key order, number
-spelling) reach the worker untouched. Bodies are valid UTF-8 by construction: the ingress only accepts
-bodies that parse as JSON, and JSON text is UTF-8.
+The raw body is kept exactly as received, so payload quirks (a duplicated key, key order, number spelling)
+reach the worker untouched: as text when it is valid UTF-8 (every real notification), as base64 otherwise,
+because the ingress stores whatever an authenticated sender posts and the worker dead-letters what it
+cannot read (a non-200 would stall the GREEN API instance; see the README's "What greenq answers GREEN API").
+
+Rolling upgrades: version-1 envelopes (text bodies, the only kind older releases wrote) stay version 1 and
+are read unchanged. Only a base64 body makes an envelope version 2, so an older worker keeps it whole as a
+malformed envelope in the dead letter instead of misreading the base64 text as the notification.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import time
 import uuid
 from dataclasses import asdict, dataclass, field, replace
@@ -20,8 +27,14 @@ from greenq import keys
 
 #: Bumped when the envelope changes shape; workers refuse versions they do not know.
 ENVELOPE_VERSION: Final = 1
+#: Version of an envelope whose body is base64 (not UTF-8): older workers refuse it, keeping it whole.
+BINARY_ENVELOPE_VERSION: Final = 2
+READABLE_VERSIONS: Final = frozenset({ENVELOPE_VERSION, BINARY_ENVELOPE_VERSION})
 
-Source = Literal["webhook", "poll", "replay"]
+BodyEncoding = Literal["text", "base64"]
+
+#: Where a notification came from; ``reconcile``: rebuilt from GREEN API's message journal.
+Source = Literal["webhook", "poll", "replay", "reconcile"]
 
 #: Serializer both sides hand to RQ (``Queue(serializer=...)``, ``Worker(serializer=...)``).
 SERIALIZER: Final = JSONSerializer
@@ -47,7 +60,12 @@ class EnvelopeError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
-    """One notification in transit, with the facts the ingress knew when it accepted it."""
+    """One notification in transit, with the facts the ingress knew when it accepted it.
+
+    ``body`` is the text received, or its base64 when ``body_encoding`` is ``"base64"``; ``raw_body`` gives
+    the exact bytes either way. ``over_limit`` is the processing limit (bytes) the body exceeded at the
+    ingress: such a body is stored whole but dead-lettered ``too_large`` without being parsed.
+    """
 
     body: str
     source: Source
@@ -57,12 +75,43 @@ class Envelope:
     attempt: int = 1
     #: On a retry, the handlers still owed this notification (the ones that succeeded are not re-run).
     pending_handlers: tuple[str, ...] | None = None
-    version: int = ENVELOPE_VERSION
+    body_encoding: BodyEncoding = "text"
+    over_limit: int | None = None
+    #: On a replay, the dead-letter entry it came from: each replay is its own unit of work (exactly-once).
+    replay_of: str | None = None
+
+    @classmethod
+    def of_bytes(cls, raw: bytes, source: Source, **facts: Any) -> Envelope:
+        """An envelope holding ``raw`` losslessly: as text when it is UTF-8, else as base64."""
+        try:
+            return cls(body=raw.decode("utf-8"), source=source, **facts)
+        except UnicodeDecodeError:
+            encoded = base64.b64encode(raw).decode("ascii")
+            return cls(body=encoded, source=source, body_encoding="base64", **facts)
+
+    @property
+    def raw_body(self) -> bytes:
+        """The body's exact bytes, as received."""
+        if self.body_encoding == "base64":
+            return base64.b64decode(self.body)
+        return self.body.encode("utf-8", "surrogatepass")
+
+    @property
+    def version(self) -> int:
+        """The oldest envelope version that can carry this envelope (see the module docstring)."""
+        return BINARY_ENVELOPE_VERSION if self.body_encoding == "base64" else ENVELOPE_VERSION
 
     def to_wire(self) -> dict[str, Any]:
-        """JSON-safe mapping stored in the RQ job."""
+        """JSON-safe mapping stored in the RQ job; fields at their defaults are left out (older readers)."""
         wire = asdict(self)
         wire["pending_handlers"] = list(self.pending_handlers) if self.pending_handlers is not None else None
+        if self.body_encoding == "text":
+            del wire["body_encoding"]
+        if self.over_limit is None:
+            del wire["over_limit"]
+        if self.replay_of is None:
+            del wire["replay_of"]
+        wire["version"] = self.version
         return wire
 
     @classmethod
@@ -71,14 +120,14 @@ class Envelope:
         if not isinstance(wire, dict):
             raise EnvelopeError(f"envelope must be an object, got {type(wire).__name__}")
         version = wire.get("version")
-        if version != ENVELOPE_VERSION:
+        if version not in READABLE_VERSIONS:
             raise EnvelopeError(f"unsupported envelope version {version!r}")
         body, source = wire.get("body"), wire.get("source")
         if not isinstance(body, str):
             raise EnvelopeError(f"envelope body must be text, got {type(body).__name__}")
-        if source not in ("webhook", "poll", "replay"):
+        if source not in ("webhook", "poll", "replay", "reconcile"):
             raise EnvelopeError(f"unknown envelope source {source!r}")
-        pending = wire.get("pending_handlers")
+        pending, over_limit = wire.get("pending_handlers"), wire.get("over_limit")
         return cls(
             body=body,
             source=source,
@@ -87,11 +136,27 @@ class Envelope:
             token_id=None if wire.get("token_id") is None else str(wire["token_id"]),
             attempt=int(wire.get("attempt", 1)),
             pending_handlers=None if pending is None else tuple(str(name) for name in pending),
+            body_encoding=_body_encoding(wire.get("body_encoding", "text"), body),
+            over_limit=None if over_limit is None else int(over_limit),
+            replay_of=None if wire.get("replay_of") is None else str(wire["replay_of"]),
         )
 
     def next_attempt(self, pending_handlers: tuple[str, ...]) -> Envelope:
         """The envelope for a retry that re-runs only ``pending_handlers``."""
         return replace(self, attempt=self.attempt + 1, pending_handlers=pending_handlers)
+
+
+def _body_encoding(value: object, body: str) -> BodyEncoding:
+    """The declared encoding, checked: a base64 body must decode, so ``raw_body`` never fails later."""
+    if value == "text":
+        return "text"
+    if value != "base64":
+        raise EnvelopeError(f"unknown envelope body_encoding {value!r}")
+    try:
+        base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        raise EnvelopeError("envelope body is declared base64 but does not decode") from None
+    return "base64"
 
 
 def batch_to_wire(envelopes: list[Envelope]) -> list[dict[str, Any]]:

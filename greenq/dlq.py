@@ -3,7 +3,10 @@
 Replay puts the original body back on the notification queue as a ``replay`` envelope, so a worker
 validates it again with the schemas and handlers it has *now*: a schema or handler fix drains the dead
 letter. The replay job and the deletion of the entry commit together in one MULTI/EXEC, so a replayed
-notification is neither lost nor queued twice.
+notification is neither lost nor queued twice: a replay first takes a short lock on the entry (SET NX) and
+checks, under WATCH, that the entry still exists, so two shells replaying the same entry enqueue it once,
+and a lost EXEC reply is never re-sent. The envelope names its entry (``replay_of``): the worker claims
+each replay once, even if its job runs twice.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from datetime import UTC, datetime
 from redis import Redis
 from redis.exceptions import RedisError
 
+from greenq import checkpoints, keys
 from greenq.contract import Envelope
 from greenq.dlq_filter import DeadLetterFilter
 from greenq.jobqueue import NotificationQueue
@@ -24,6 +28,10 @@ from greenq.logs import fields
 from workers.deadletter import DeadLetter, DeadLetterStore
 
 log = logging.getLogger("greenq.dlq")
+
+#: Seconds a replay's lock on one entry lives if the replaying process dies holding it. It only has to cover
+#: one check and one EXEC; should it ever expire early, the worker still claims each replay once.
+REPLAY_LOCK_SECONDS = 5
 
 #: Ids per XDEL call when purging a selection.
 DELETE_CHUNK = 500
@@ -50,17 +58,20 @@ def select(
 def replay_envelope(letter: DeadLetter) -> Envelope:
     """The envelope a replay enqueues: same body, request id and token name; a fresh set of retries.
 
-    A ``failed`` entry keeps its pending handlers, so handlers that already succeeded are not re-run.
+    A ``failed`` entry keeps its pending handlers, so handlers that already succeeded are not re-run. A
+    ``too_large`` entry is parsed on replay: the operator asked for it, whatever its size.
     """
     original = letter.envelope
     return Envelope(
         body=original.body,
+        body_encoding=original.body_encoding,
         source="replay",
         received_at=original.received_at,
         request_id=original.request_id,
         token_id=original.token_id,
         attempt=1,
         pending_handlers=original.pending_handlers,
+        replay_of=letter.entry_id,
     )
 
 
@@ -91,7 +102,10 @@ def replay(
     for letter in letters:
         assert letter.entry_id is not None  # letters read from the store always carry their id
         try:
-            job_id = _enqueue_and_remove(connection, queue, store, letter)
+            job_id = _replay_once(connection, queue, store, letter)
+        except _Gone:
+            report.missing.append(letter.entry_id)
+            continue
         except _PartialReplay as error:
             report.error = (letter.entry_id, str(error))
             return report
@@ -117,15 +131,38 @@ class _PartialReplay(Exception):
     """EXEC ran but a command in it failed; the letter is back in the stream (maybe under a new id)."""
 
 
-def _enqueue_and_remove(
+class _Gone(Exception):
+    """Another replay (or a purge) took the entry first, or holds its lock right now."""
+
+
+def _replay_once(
     connection: Redis, queue: NotificationQueue, store: DeadLetterStore, letter: DeadLetter
+) -> str:
+    """Replay ``letter`` unless another shell does: the lock makes the check-then-write exclusive."""
+    assert letter.entry_id is not None
+    lock = keys.replay_lock_key(letter.entry_id)
+    if not connection.set(lock, 1, nx=True, ex=REPLAY_LOCK_SECONDS):
+        raise _Gone
+    try:
+        return _enqueue_and_remove(connection, queue, store, letter, lock)
+    finally:
+        connection.delete(lock)
+
+
+def _enqueue_and_remove(
+    connection: Redis, queue: NotificationQueue, store: DeadLetterStore, letter: DeadLetter, lock: str
 ) -> str:
     assert letter.entry_id is not None
     with connection.pipeline(transaction=True) as pipe:
+        pipe.watch(lock)  # type: ignore[no-untyped-call]  # a lost EXEC reply raises; never re-sent
+        if store.get(letter.entry_id) is None:
+            raise _Gone
+        checkpoints.reached(checkpoints.REPLAY_LOCKED)
         pipe.multi()  # explicit, so RQ queues its writes inside this transaction
         job_id = queue.enqueue([replay_envelope(letter)], pipeline=pipe)
         store.remove_in(pipe, letter.entry_id)
         results = pipe.execute(raise_on_error=False)
+    checkpoints.reached(checkpoints.REPLAY_COMMITTED)
     failures = [result for result in results if isinstance(result, Exception)]
     if not failures:
         return job_id

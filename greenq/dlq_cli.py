@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from greenq import dlq
+from greenq import dlq, failed_jobs_cli
 from greenq.dlq_filter import DeadLetterFilter, TimeSpecError, parse_when
 from greenq.ops_context import EXIT_INCOMPLETE, EXIT_OK, EXIT_REFUSED, OpsContext, OpsHandler
 from workers.deadletter import DeadLetter, DeadLetterStore, UnreadableDeadLetter
@@ -55,6 +55,8 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser], w
         help="override GREENQ_DEAD_LETTER_RETENTION_DAYS for this run (0 = keep forever)",
     )
     trim.set_defaults(run=wrap(_trim))
+
+    failed_jobs_cli.add_parser(actions, wrap)
 
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:
@@ -279,8 +281,9 @@ def _details(letter: DeadLetter) -> str:
         f"  attempt      {envelope.attempt}",
         f"  handlers     {pending}",
         f"  version      {envelope.version}",
-        "body",
-        _pretty(envelope.body),
+        f"  body         {len(envelope.raw_body)} bytes, stored as {envelope.body_encoding}",
+        "body (base64: the received bytes are not UTF-8)" if envelope.body_encoding == "base64" else "body",
+        envelope.body if envelope.body_encoding == "base64" else _pretty(envelope.body),
     ]
     return "\n".join(lines)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -31,7 +32,7 @@ class LocalNginx:
     run_dir: Path
     port: int
     upstreams: Sequence[str]
-    max_body_bytes: int
+    body_cap_bytes: int
     webhook_path: str
     rate_per_second: int = 20
     burst: int = 40
@@ -47,7 +48,7 @@ class LocalNginx:
             listen=f"127.0.0.1:{self.port}",
             upstreams=self.upstreams,
             resolver=None,
-            max_body_bytes=self.max_body_bytes,
+            body_cap_bytes=self.body_cap_bytes,
             rate_per_second=self.rate_per_second,
             burst=self.burst,
             exempt_cidrs=(*GREEN_API_SOURCE_IPS, *LOOPBACK),
@@ -56,6 +57,9 @@ class LocalNginx:
             pid_file=f"{run}/nginx.pid",
             temp_dir=run,
             webhook_path=self.webhook_path,
+            # Run as root (a container, CI), nginx would drop its workers to `nobody`, who cannot reach
+            # temp files under a private run_dir: every body over 64 KiB would get 500.
+            worker_user="root" if os.geteuid() == 0 else None,
         )
 
     def start(self, timeout: float = 15.0) -> LocalNginx:

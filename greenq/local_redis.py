@@ -1,7 +1,8 @@
 """A private ``redis-server`` for ``greenq up`` and the test suite, configured like production.
 
-AOF with ``appendfsync always`` (a 200 survives a Redis crash), ``noeviction`` (queued notifications are
-never evicted), a password, loopback only.
+AOF with ``appendfsync always`` (a 200 survives a Redis crash), a ``maxmemory`` limit with ``noeviction``
+(queued notifications are never evicted; a full Redis refuses writes, so the ingress answers 503), a
+password, loopback only.
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from greenq.procs import free_port, stop_process, wait_for_port
+
+#: The memory limit of every shipped Redis (compose, k8s, ``greenq up``); the README's "Sizing Redis
+#: memory" shows what it holds: ~30 notifications/s sustained with 24 h of dedup, capped event streams,
+#: 30 days of dead letters and an hour of backlog.
+DEFAULT_MAXMEMORY = "1gb"
 
 
 class RedisNotInstalled(RuntimeError):
@@ -27,6 +33,7 @@ class LocalRedis:
     port: int = 0
     password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     appendfsync: str = "always"
+    maxmemory: str = DEFAULT_MAXMEMORY
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -43,6 +50,7 @@ class LocalRedis:
                 "appendonly yes",
                 f"appendfsync {self.appendfsync}",
                 'save ""',
+                f"maxmemory {self.maxmemory}",
                 "maxmemory-policy noeviction",
                 f"requirepass {self.password}",
                 f'logfile "{self.data_dir / "redis.log"}"',

@@ -22,7 +22,11 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Final
 
-from greenq.settings import DEFAULT_MAX_BODY_BYTES
+from greenq.settings import DEFAULT_BODY_CAP_BYTES
+
+#: Where nginx forwards (without the body) a webhook it refused for being over the hard cap, so the ingress
+#: checks its token, logs and counts the refusal like any other; nginx exposes the path nowhere else.
+OVER_CAP_PATH: Final = "/internal/over-cap"
 
 #: GREEN API's published webhook source addresses (union of the lists on its docs sites, see
 #: shared/greenapi.md section 4). They are exempt from the per-client rate limit; advisory, configurable.
@@ -93,7 +97,7 @@ def render_nginx_config(
     listen: str,
     upstreams: Sequence[str],
     resolver: str | None,
-    max_body_bytes: int,
+    body_cap_bytes: int,
     rate_per_second: int,
     burst: int,
     exempt_cidrs: Sequence[str],
@@ -104,19 +108,22 @@ def render_nginx_config(
     webhook_path: str = DEFAULT_WEBHOOK_PATH,
     trusted_proxies: Sequence[str] = (),
     tls: TlsListener | None = None,
+    worker_user: str | None = None,
 ) -> str:
     """The nginx.conf text for these parameters.
 
     ``upstreams`` are ``host:port`` ingress addresses; with ``resolver`` set they are DNS names resolved
     continuously (``resolve``), otherwise fixed servers. ``exempt_cidrs`` skip the rate limit;
     ``trusted_proxies`` are load balancers in front of nginx whose X-Forwarded-For is believed.
+    ``worker_user`` is set only when the master runs as root and its workers must be able to write the
+    temp directories (nginx otherwise drops them to ``nobody``, and bodies over 64 KiB fail with 500).
     """
     if not upstreams:
         raise NginxConfigError("at least one upstream host:port is required")
-    if max_body_bytes < 1 or rate_per_second < 1 or burst < 1:
+    if body_cap_bytes < 1 or rate_per_second < 1 or burst < 1:
         raise NginxConfigError(
-            f"need max_body_bytes, rate_per_second and burst >= 1 (nginx refuses burst=0); "
-            f"got {max_body_bytes!r}, {rate_per_second!r}, {burst!r}"
+            f"need body_cap_bytes, rate_per_second and burst >= 1 (nginx refuses burst=0); "
+            f"got {body_cap_bytes!r}, {rate_per_second!r}, {burst!r}"
         )
     if not webhook_path.startswith("/"):
         raise NginxConfigError(f"webhook_path must start with '/', got {webhook_path!r}")
@@ -129,15 +136,17 @@ def render_nginx_config(
         "error_log": error_log,
         "access_log": access_log,
         "temp_dir": temp_dir.rstrip("/") or "/",
-        "max_body_bytes": str(max_body_bytes),
+        "body_cap_bytes": str(body_cap_bytes),
         "rate_per_second": str(rate_per_second),
         "burst": str(burst),
         "webhook_path": webhook_path,
+        "over_cap_path": OVER_CAP_PATH,
         "real_ip": _real_ip_block(trusted_proxies),
         "resolver": _resolver_block(resolver),
         "exempt_entries": "\n".join(f"{_network(cidr)} 0;" for cidr in exempt_cidrs),
         "upstream_servers": "\n".join(f"server {address}{server_suffix};" for address in upstreams),
         "listen_directives": _listen_block(listen, tls),
+        "worker_user": _worker_user_block(worker_user),
     }
     template = resources.files("greenq").joinpath("templates", TEMPLATE_NAME).read_text(encoding="utf-8")
     return _substitute(template, values)
@@ -149,7 +158,7 @@ def render_compose_config() -> str:
         listen="8080",
         upstreams=["ingress:8080"],
         resolver=DOCKER_RESOLVER,
-        max_body_bytes=DEFAULT_MAX_BODY_BYTES,
+        body_cap_bytes=DEFAULT_BODY_CAP_BYTES,
         rate_per_second=DEFAULT_RATE_PER_SECOND,
         burst=DEFAULT_BURST,
         exempt_cidrs=GREEN_API_SOURCE_IPS,
@@ -170,6 +179,13 @@ def _network(cidr: str) -> str:
         return str(ipaddress.ip_network(cidr, strict=False))
     except ValueError as error:
         raise NginxConfigError(f"not an IP address or CIDR: {cidr!r}") from error
+
+
+def _worker_user_block(worker_user: str | None) -> str:
+    if worker_user is None:
+        return ""
+    _check_token(worker_user)
+    return f"user {worker_user};"
 
 
 def _real_ip_block(trusted_proxies: Sequence[str]) -> str:
@@ -225,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--listen", default="127.0.0.1:8000")
     parser.add_argument("--upstream", action="append", default=[], help="host:port (repeat)")
     parser.add_argument("--runtime-dir", help="directory for the pid file, temp files and logs (static)")
-    parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES)
+    parser.add_argument("--body-cap-bytes", type=int, default=DEFAULT_BODY_CAP_BYTES)
     parser.add_argument("--rate", type=int, default=DEFAULT_RATE_PER_SECOND)
     parser.add_argument("--burst", type=int, default=DEFAULT_BURST)
     args = parser.parse_args(argv)
@@ -240,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             listen=args.listen,
             upstreams=args.upstream or ["127.0.0.1:8080"],
             resolver=None,
-            max_body_bytes=args.max_body_bytes,
+            body_cap_bytes=args.body_cap_bytes,
             rate_per_second=args.rate,
             burst=args.burst,
             exempt_cidrs=GREEN_API_SOURCE_IPS,

@@ -13,6 +13,12 @@ from redis.retry import Retry
 #: A dropped connection is retried this often, with this backoff, before the caller sees the error.
 RECONNECT_RETRIES = 2
 
+#: redis-py's retry re-sends the whole command or transaction, even when Redis applied it and only the reply
+#: was lost. Writers that cannot tell must not re-send: the ingress answers 503 instead (GREEN API resends,
+#: deduplication recognises the copy), and the worker's commit WATCHes its claims, which makes redis-py
+#: raise instead of re-sending.
+NO_RESEND = 0
+
 
 def _options(socket_timeout: float) -> dict[str, Any]:
     """What both clients share: bounded timeouts (fail fast, then 503) and periodic health checks."""
@@ -32,8 +38,6 @@ def connect(url: str, socket_timeout: float) -> Redis:
     return Redis.from_url(url, retry=Retry(_backoff(), retries=RECONNECT_RETRIES), **_options(socket_timeout))
 
 
-def connect_async(url: str, socket_timeout: float) -> AsyncRedis:
-    """The asyncio twin of :func:`connect`, for the ingress's event loop."""
-    return AsyncRedis.from_url(
-        url, retry=AsyncRetry(_backoff(), retries=RECONNECT_RETRIES), **_options(socket_timeout)
-    )
+def connect_async(url: str, socket_timeout: float, retries: int = RECONNECT_RETRIES) -> AsyncRedis:
+    """The asyncio twin of :func:`connect`, for the ingress's event loop (which passes ``NO_RESEND``)."""
+    return AsyncRedis.from_url(url, retry=AsyncRetry(_backoff(), retries=retries), **_options(socket_timeout))

@@ -23,7 +23,17 @@ PLACEHOLDER_TOKENS = frozenset(
     {"change-me", "changeme", "secret", "token", "xxx", "", "replace-with-a-long-random-token"}
 )
 
+#: Processing limit. The largest documented notification is 1,388 bytes (tests/samples); the largest a
+#: WhatsApp message can produce (65,536 characters, each escaped as 6 bytes, quoted once more, plus
+#: thumbnails) stays under 1 MiB. Bodies above it are stored and dead-lettered ``too_large``, not parsed.
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+#: Hard cap, enforced by nginx and the ingress: bodies above it are refused (413), counted and alerted.
+DEFAULT_BODY_CAP_BYTES = 16 * 1024 * 1024
+
+#: What a webhook token may hold: printable ASCII. Anything else arrives decoded as latin-1, never matching.
+_HEADER_TOKEN_CHARS = frozenset(chr(code) for code in range(0x20, 0x7F))
+
+_IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 
 #: What ``greenq up`` writes while it runs (under its default data directory), read by every command.
 UP_ENV_FILE = ".greenq/greenq.env"
@@ -40,6 +50,32 @@ def _split_csv(value: object) -> object:
             return json.loads(text)
         return [part.strip() for part in text.split(",") if part.strip()]
     return value
+
+
+def parse_networks(value: object) -> object:
+    """Comma-separated text to a list; IPv4-mapped IPv6 entries (``::ffff:10.0.0.1``) folded to IPv4.
+
+    The ingress folds a mapped client address to IPv4 before matching, so a mapped entry kept as IPv6
+    would never match anything.
+    """
+    items = _split_csv(value)
+    if not isinstance(items, list):
+        return items
+    return [_fold_mapped(item) for item in items]
+
+
+def _fold_mapped(item: object) -> object:
+    text = str(item).strip() if isinstance(item, str | IPNetwork) else None
+    if text is None or ":" not in text:
+        return item
+    try:
+        network = ipaddress.IPv6Network(text, strict=False)
+    except ValueError:
+        return item  # pydantic reports it with the field's name
+    if network.prefixlen < 96 or not network.subnet_of(_IPV4_MAPPED):
+        return item
+    mapped = network.network_address.ipv4_mapped
+    return ipaddress.IPv4Network(f"{mapped}/{network.prefixlen - 96}", strict=False)
 
 
 def parse_tokens(value: object) -> dict[str, SecretStr]:
@@ -71,6 +107,11 @@ def parse_tokens(value: object) -> dict[str, SecretStr]:
     for name, token in pairs.items():
         if token.lower() in PLACEHOLDER_TOKENS:
             raise ValueError(f"token {name!r} is empty or a placeholder; set a real secret")
+        if not set(token) <= _HEADER_TOKEN_CHARS:
+            raise ValueError(
+                f"token {name!r} has characters an Authorization header cannot carry as sent (only "
+                "printable ASCII; headers arrive as latin-1), so it could never match (value not shown)"
+            )
     return {name: SecretStr(token) for name, token in pairs.items()}
 
 
@@ -120,6 +161,7 @@ class MissingRedisUrl(ValueError):
 class IngressSettings(CommonSettings):
     """The webhook receiver."""
 
+    model_config = SettingsConfigDict(hide_input_in_errors=True)  # errors must never echo a token
     needs_redis: ClassVar[bool] = True
 
     host: str = "127.0.0.1"
@@ -132,7 +174,16 @@ class IngressSettings(CommonSettings):
     )
     allowed_ips: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
     trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
-    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
+    max_body_bytes: int = Field(
+        default=DEFAULT_MAX_BODY_BYTES,
+        ge=1024,
+        description="Processing limit: larger bodies are stored but dead-lettered too_large, never parsed.",
+    )
+    body_cap_bytes: int = Field(
+        default=DEFAULT_BODY_CAP_BYTES,
+        ge=1024,
+        description="Hard cap: larger bodies get 413 (GREEN API then stalls the instance; alerted).",
+    )
     batch_max_size: int = Field(
         default=256, ge=1, description="Most notifications written in one Redis round trip."
     )
@@ -149,13 +200,19 @@ class IngressSettings(CommonSettings):
     )
 
     _split_networks = field_validator("allowed_ips", "trusted_proxies", mode="before")(
-        classmethod(lambda cls, v: _split_csv(v))
+        classmethod(lambda cls, v: parse_networks(v))
     )
 
     @field_validator("tokens", mode="before")
     @classmethod
     def _parse_tokens(cls, value: Any) -> dict[str, SecretStr]:
         return parse_tokens(value)
+
+    @model_validator(mode="after")
+    def _cap_covers_limit(self) -> IngressSettings:
+        if self.body_cap_bytes < self.max_body_bytes:
+            raise ValueError("GREENQ_BODY_CAP_BYTES must be >= GREENQ_MAX_BODY_BYTES")
+        return self
 
     @model_validator(mode="after")
     def _require_auth(self) -> IngressSettings:
@@ -184,6 +241,11 @@ class WorkerSettings(CommonSettings):
         description="Seconds before retry n (the last value repeats).",
     )
     stream_maxlen: int = Field(default=100_000, ge=1, description="Approximate cap of each event stream.")
+    stream_max_bytes: int = Field(
+        default=16 * 2**20,
+        ge=4096,
+        description="Approximate byte budget of each event stream (trimmed to fit; README: Sizing).",
+    )
     abandoned_job_seconds: int = Field(
         default=30, ge=5, description="A running job whose worker stopped heartbeating this long is re-run."
     )
@@ -357,3 +419,59 @@ class PollerSettings(CommonSettings):
             if instance.name == name:
                 return instance
         raise KeyError(name)
+
+
+#: GREEN API: a message can take up to 2 minutes to show in the journal.
+JOURNAL_LAG_SECONDS = 120
+
+
+class ReconcileSettings(PollerSettings):
+    """``greenq reconcile``: the instances of GREENQ_INSTANCES, their journals, and the dedup window."""
+
+    needs_redis: ClassVar[bool] = True
+
+    reconcile_window_minutes: int = Field(
+        default=30, ge=1, le=1440, description="How far back each run reads the journal (minutes=N)."
+    )
+    reconcile_grace_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="Messages younger than this are left to normal delivery (they may be in flight).",
+    )
+    reconcile_rate_per_second: float = Field(
+        default=1.0, gt=0, description="Journal calls per second per instance (GREEN API rate-limits them)."
+    )
+    reconcile_max_attempts: int = Field(
+        default=6, ge=1, description="Tries of one journal call (429, 5xx, timeouts) before the run fails."
+    )
+    reconcile_metrics_host: str = "127.0.0.1"
+    reconcile_metrics_port: int = Field(
+        default=9102, ge=0, le=65535, description="Metrics port of `reconcile --every` (0 = off)."
+    )
+    dedup_window_seconds: int = Field(
+        default=24 * 3600,
+        ge=0,
+        description="The workers' deduplication window (the same GREENQ_DEDUP_WINDOW_SECONDS).",
+    )
+
+    @model_validator(mode="after")
+    def _check_window(self) -> ReconcileSettings:
+        if self.dedup_window_seconds == 0:
+            raise ValueError("reconciliation needs deduplication: GREENQ_DEDUP_WINDOW_SECONDS is 0")
+        if self.reconcile_window_minutes * 60 > self.dedup_window_seconds:
+            raise ValueError(
+                "GREENQ_RECONCILE_WINDOW_MINUTES reaches further back than the dedup window: "
+                "messages older than the window would be delivered twice"
+            )
+        return self
+
+    def check_interval(self, every: float) -> str | None:
+        """Why running every ``every`` seconds could miss a late journal entry, or None when it cannot."""
+        needed = every + JOURNAL_LAG_SECONDS + self.reconcile_grace_seconds
+        if needed > self.reconcile_window_minutes * 60:
+            return (
+                f"--every {every:g} s + the journal's {JOURNAL_LAG_SECONDS} s lag + the "
+                f"{self.reconcile_grace_seconds:g} s grace exceed the {self.reconcile_window_minutes} min "
+                "window: raise GREENQ_RECONCILE_WINDOW_MINUTES"
+            )
+        return None

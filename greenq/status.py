@@ -16,7 +16,9 @@ from rq import Queue, Worker
 from rq.job import Job
 
 from greenq import keys
-from greenq.contract import SERIALIZER
+from greenq.contract import FAILURE_TTL, SERIALIZER
+from greenq.failed_jobs import read_failed_jobs
+from greenq.redis_memory import RedisMemory, describe, read_memory
 from workers.deadletter import DeadLetterStore
 
 #: Dead letters read to count them by outcome; past this the per-outcome numbers cover the oldest ones only.
@@ -61,11 +63,14 @@ class Status:
     backlog: QueueBacklog
     scheduled: int
     started: int
+    #: Jobs in RQ's failed registry (``greenq dlq import-failed`` turns them into dead letters).
     failed: int
+    failed_oldest_age_seconds: float
     workers: list[WorkerView]
     dead_letters: DeadLetterView
     #: Counts from :data:`greenq.keys.OUTCOME_COUNTS`; None while nothing records them.
     outcomes: dict[str, int] | None
+    memory: RedisMemory
     read_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     def to_dict(self) -> dict[str, Any]:
@@ -138,16 +143,20 @@ def read_outcomes(connection: Redis) -> dict[str, int] | None:
 def read_status(
     connection: Redis, queue_name: str = keys.QUEUE_NAME, scan_limit: int = DEAD_LETTER_SCAN_LIMIT
 ) -> Status:
+    """Everything, by reads only: it works while Redis is full and refuses writes."""
     queue = Queue(queue_name, connection=connection, serializer=SERIALIZER)
+    failed = read_failed_jobs(connection, queue_name)
     return Status(
         queue=queue_name,
         backlog=read_backlog(connection, queue_name),
         scheduled=queue.scheduled_job_registry.get_job_count(cleanup=False),
         started=queue.started_job_registry.get_job_count(cleanup=False),
-        failed=queue.failed_job_registry.get_job_count(cleanup=False),
+        failed=failed.count,
+        failed_oldest_age_seconds=failed.oldest_age_seconds,
         workers=read_workers(queue),
         dead_letters=read_dead_letters(connection, scan_limit),
         outcomes=read_outcomes(connection),
+        memory=read_memory(connection),
     )
 
 
@@ -159,7 +168,8 @@ def render_text(status: Status) -> str:
         f"  waiting            {backlog.depth} (oldest {_duration(backlog.oldest_age_seconds)})",
         f"  scheduled retries  {status.scheduled}",
         f"  started            {status.started}",
-        f"  failed (RQ)        {status.failed}",
+        f"  failed (RQ)        {status.failed}{_failed_note(status)}",
+        f"redis memory         {describe(status.memory)}",
         f"workers alive        {len(status.workers)}",
     ]
     for worker in status.workers:
@@ -178,6 +188,14 @@ def render_text(status: Status) -> str:
         lines.append("outcomes")
         lines.extend(f"  {outcome:<18} {count}" for outcome, count in sorted(status.outcomes.items()))
     return "\n".join(lines)
+
+
+def _failed_note(status: Status) -> str:
+    if not status.failed:
+        return ""
+    oldest = _duration(status.failed_oldest_age_seconds)
+    days = FAILURE_TTL // 86400
+    return f" (oldest {oldest} ago; RQ deletes them after {days} days: run greenq dlq import-failed)"
 
 
 def _duration(seconds: float) -> str:

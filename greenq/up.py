@@ -21,9 +21,9 @@ from types import FrameType
 from typing import TextIO
 
 from greenq.local_nginx import LocalNginx, find_nginx
-from greenq.local_redis import LocalRedis
+from greenq.local_redis import DEFAULT_MAXMEMORY, LocalRedis
 from greenq.procs import free_port, stop_process, wait_for_port
-from greenq.settings import DEFAULT_MAX_BODY_BYTES, UP_ENV_FILE
+from greenq.settings import DEFAULT_BODY_CAP_BYTES, UP_ENV_FILE
 
 
 @dataclass(frozen=True)
@@ -38,11 +38,13 @@ class UpOptions:
     webhook_path: str = "/green-api/webhook/"
     #: None: use nginx when it is installed; True: require it; False: ingress processes only.
     nginx: bool | None = None
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    body_cap_bytes: int = DEFAULT_BODY_CAP_BYTES
     #: Each process's output goes to ``<log_dir>/<name>.log`` instead of this terminal.
     log_dir: Path | None = None
     #: fsync policy of the private Redis: ``always`` (a 200 survives a crash) or the ``everysec`` opt-in.
     appendfsync: str = "always"
+    #: Memory limit of the private Redis (noeviction: when full, the ingress answers 503).
+    maxmemory: str = DEFAULT_MAXMEMORY
 
 
 @dataclass
@@ -152,9 +154,13 @@ class LocalPipeline:
         return 0
 
     def _start_redis(self, data_dir: Path) -> str:
-        self.redis = LocalRedis(data_dir / "redis", appendfsync=self.options.appendfsync).start()
+        options = self.options
+        self.redis = LocalRedis(
+            data_dir / "redis", appendfsync=options.appendfsync, maxmemory=options.maxmemory
+        ).start()
         self.out.write(
-            f"redis-server on 127.0.0.1:{self.redis.port} (AOF, appendfsync {self.options.appendfsync})\n"
+            f"redis-server on 127.0.0.1:{self.redis.port} (AOF, appendfsync {options.appendfsync}, "
+            f"maxmemory {options.maxmemory} noeviction)\n"
         )
         return self.redis.url
 
@@ -172,7 +178,7 @@ class LocalPipeline:
         upstreams = [f"127.0.0.1:{port}" for port in ports]
         options = self.options
         nginx = LocalNginx(
-            data_dir / "nginx", options.port, upstreams, options.max_body_bytes, options.webhook_path
+            data_dir / "nginx", options.port, upstreams, options.body_cap_bytes, options.webhook_path
         )
         self.nginx = nginx.start()
 

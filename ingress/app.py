@@ -1,4 +1,4 @@
-"""The webhook ingress: authenticate, check the body is one JSON object, enqueue, answer.
+"""The webhook ingress: authenticate, store the body as received, answer.
 
 It never validates schemas and never runs handlers; a 200 is sent only after Redis holds the notification.
 """
@@ -20,6 +20,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from greenq.logs import fields
+from greenq.nginx_config import OVER_CAP_PATH
 from greenq.settings import IngressSettings
 from ingress.components import build_components
 from ingress.metrics import render
@@ -36,14 +37,14 @@ class IngressApp:
     FastAPI (for the 405 on other methods) and documented in its OpenAPI schema.
     """
 
-    def __init__(self, api: FastAPI, webhook: WebhookEndpoint, webhook_path: str) -> None:
+    def __init__(self, api: FastAPI, webhooks: dict[str, WebhookEndpoint]) -> None:
         self.api = api
-        self._webhook = webhook
-        self._path = webhook_path
+        self._webhooks = webhooks
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == self._path:
-            await self._webhook(scope, receive, send)
+        webhook = self._webhooks.get(scope["path"]) if scope["type"] == "http" else None
+        if webhook is not None and scope["method"] == "POST":
+            await webhook(scope, receive, send)
         else:
             await self.api(scope, receive, send)
 
@@ -63,6 +64,7 @@ def create_app(settings: IngressSettings, connection: AsyncRedis | None = None) 
                 tokens=sorted(settings.tokens),
                 allowlist=bool(settings.allowed_ips),
                 max_body_bytes=settings.max_body_bytes,
+                body_cap_bytes=settings.body_cap_bytes,
             ),
         )
         await parts.committer.start()
@@ -103,7 +105,8 @@ def create_app(settings: IngressSettings, connection: AsyncRedis | None = None) 
         body = render(parts.registry, settings.metrics_dir)
         return PlainTextResponse(body, media_type=CONTENT_TYPE_LATEST)
 
-    return IngressApp(app, webhook, settings.webhook_path)
+    over_cap = WebhookEndpoint(parts, over_cap_only=True)
+    return IngressApp(app, {settings.webhook_path: webhook, OVER_CAP_PATH: over_cap})
 
 
 def _openapi(app: FastAPI, webhook_path: str) -> dict[str, Any]:
@@ -119,12 +122,18 @@ _REFUSED = {"description": "Refused; nothing was stored.", "content": {"applicat
 WEBHOOK_OPENAPI: dict[str, Any] = {
     "post": {
         "summary": "Receive one GREEN API notification",
-        "description": "200 means the notification is stored in Redis. The body is any JSON object; "
-        "Content-Type is not required. The Authorization header carries the instance's webhookUrlToken.",
+        "description": "200 means the body is stored in Redis exactly as received, whatever it is (the "
+        "workers dead-letter what is not a notification). Content-Type is not required. The Authorization "
+        "header carries the instance's webhookUrlToken.",
         "parameters": [
             {"name": "Authorization", "in": "header", "required": True, "schema": {"type": "string"}}
         ],
-        "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+        "requestBody": {
+            "required": True,
+            "description": "A GREEN API notification (a JSON object). Any other body from an authenticated "
+            "sender is stored too and answered 200, so GREEN API never stalls on it.",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
         "responses": {
             "200": {"description": "Stored.", "content": {"application/json": {}}},
             **dict.fromkeys(("400", "401", "403", "413", "503"), _REFUSED),

@@ -1,53 +1,41 @@
-"""Reading and sanity-checking the raw webhook body, independent of Content-Type.
+"""Reading the raw webhook body, independent of Content-Type, up to the hard cap.
 
-The ingress does no schema work: it only proves the body is one JSON object, so garbage is refused with 400
-while every real notification (including ones with quirks such as a duplicated key) passes untouched.
+The ingress does not judge the body: whatever an authenticated sender posts is stored exactly as received
+and answered 200, because any other answer makes GREEN API stop the whole instance and resend for up to
+24 h. The worker dead-letters what it cannot read (``invalid``) or will not parse (``too_large``). Only a
+body over the hard cap is refused (413): the one case in which greenq stalls an instance, counted and
+alerted (see the README's "What greenq answers GREEN API").
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import orjson
 from starlette.requests import ClientDisconnect
 
-from ingress.errors import BadRequest, PayloadTooLarge
+from ingress.errors import BadRequest, OverCap
 
 
-def check_declared_length(content_length: str | None, limit: int) -> None:
-    """Refuse early, before reading, when the declared length is over the limit."""
+def check_declared_length(content_length: str | None, cap: int) -> None:
+    """Refuse early, before reading, when the declared length is over the hard cap."""
     if content_length is None:
         return
     try:
         declared = int(content_length)
     except ValueError:
         raise BadRequest("Content-Length is not a number") from None
-    if declared > limit:
-        raise PayloadTooLarge(f"body of {declared} bytes is over the {limit}-byte limit")
+    if declared > cap:
+        raise OverCap(f"body of {declared} bytes is over the {cap}-byte hard cap")
 
 
-async def read_limited(chunks: AsyncIterator[bytes], limit: int) -> bytes:
-    """The whole body, stopping as soon as it passes ``limit`` (a lying Content-Length cannot bypass it)."""
+async def read_limited(chunks: AsyncIterator[bytes], cap: int) -> bytes:
+    """The whole body, stopping as soon as it passes ``cap`` (a lying Content-Length cannot bypass it)."""
     buffer = bytearray()
     try:
         async for chunk in chunks:
             buffer += chunk
-            if len(buffer) > limit:
-                raise PayloadTooLarge(f"body is over the {limit}-byte limit")
+            if len(buffer) > cap:
+                raise OverCap(f"body is over the {cap}-byte hard cap")
     except ClientDisconnect:
         raise BadRequest("client disconnected before the body was complete") from None
     return bytes(buffer)
-
-
-def decode_notification_body(raw: bytes) -> str:
-    """The body as text after checking it is a single JSON object; raises :class:`BadRequest`."""
-    if not raw.strip():
-        raise BadRequest("empty body")
-    try:
-        parsed = orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        raise BadRequest(f"body is not valid JSON: {str(error)[:120]}") from None
-    if not isinstance(parsed, dict):
-        raise BadRequest(f"body must be a JSON object, got {type(parsed).__name__}")
-    # orjson accepted it, so it is valid UTF-8.
-    return raw.decode("utf-8")

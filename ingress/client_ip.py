@@ -1,7 +1,10 @@
 """Source-IP allowlist that stays correct behind nginx.
 
 The address in ``X-Forwarded-For``/``X-Real-IP`` is believed only when the direct peer is a configured
-trusted proxy; anyone else's header is ignored, so it cannot be spoofed past the allowlist.
+trusted proxy; anyone else's header is ignored, so it cannot be spoofed past the allowlist. A proxy may
+append its own ``X-Forwarded-For`` line instead of extending the client's (HAProxy's ``option forwardfor``):
+every line counts, in order, as one comma-separated list (RFC 9110 5.3), so the client's line is never the
+only one read.
 """
 
 from __future__ import annotations
@@ -26,6 +29,13 @@ def parse_ip(text: str | None) -> IPAddress | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped
     return address
+
+
+def join_header_lines(values: Sequence[str]) -> str | None:
+    """All lines of one header as the single comma-separated value they mean (None when absent)."""
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else ", ".join(values)
 
 
 class ClientAddressPolicy:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis as AsyncRedis
 
-from greenq.redis_conn import connect_async
+from greenq.redis_conn import NO_RESEND, connect_async
 from greenq.settings import IngressSettings
 from ingress.auth import TokenAuthenticator
 from ingress.client_ip import ClientAddressPolicy
@@ -33,7 +33,7 @@ def build_components(settings: IngressSettings, connection: AsyncRedis | None = 
     redis = (
         connection
         if connection is not None
-        else connect_async(settings.require_redis_url(), settings.redis_socket_timeout)
+        else connect_async(settings.require_redis_url(), settings.redis_socket_timeout, retries=NO_RESEND)
     )
     registry = CollectorRegistry()
     return IngressComponents(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import ClassVar
 
 
@@ -10,6 +11,7 @@ class IngressRefusal(Exception):
 
     status_code: ClassVar[int] = 400
     outcome: ClassVar[str] = "bad_request"
+    log_level: ClassVar[int] = logging.WARNING
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -17,7 +19,10 @@ class IngressRefusal(Exception):
 
 
 class BadRequest(IngressRefusal):
-    """Empty body, not JSON, or not a JSON object: GREEN API never sends these."""
+    """Broken HTTP framing (a non-numeric Content-Length, a body cut short): no complete body to store.
+
+    The body's *content* is never a reason to refuse: an authenticated sender's body is always stored.
+    """
 
 
 class Unauthorized(IngressRefusal):
@@ -34,11 +39,13 @@ class Forbidden(IngressRefusal):
     outcome = "forbidden"
 
 
-class PayloadTooLarge(IngressRefusal):
-    """The body is over ``max_body_bytes``."""
+class OverCap(IngressRefusal):
+    """The body is over the hard cap (``body_cap_bytes``): the one refusal that stalls a GREEN API
+    instance, so it is logged at ERROR and alerted."""
 
     status_code = 413
-    outcome = "too_large"
+    outcome = "over_cap"
+    log_level = logging.ERROR
 
 
 class Unavailable(IngressRefusal):
@@ -46,3 +53,4 @@ class Unavailable(IngressRefusal):
 
     status_code = 503
     outcome = "unavailable"
+    log_level = logging.ERROR

@@ -17,8 +17,8 @@ REQUEST_OUTCOMES: Final = (
     "accepted",  # 200: durably in Redis
     "unauthorized",  # 401: missing or wrong token
     "forbidden",  # 403: source IP not allowed
-    "too_large",  # 413: body over the limit
-    "bad_request",  # 400: empty, not JSON, or not a JSON object
+    "over_cap",  # 413: body over the hard cap (nginx's own 413s are forwarded here to be counted)
+    "bad_request",  # 400: broken framing (bad Content-Length, body cut short); never the body's content
     "unavailable",  # 503: Redis unreachable or the write failed
     "internal_error",  # 500: a bug in the ingress (logged with its traceback)
 )

@@ -2,7 +2,8 @@
 
 It skips FastAPI's per-request machinery (dependency resolution, response models), which cost more than
 everything greenq itself does per request; the app still documents the route in its OpenAPI schema.
-Checks run in order of cost: source address, token, declared length, body; then group commit.
+Checks run in order of cost: source address, token, declared length against the hard cap; then the body is
+stored as received (group commit). The body's content is never checked here (see ``ingress/body.py``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from typing import Final
 
 import orjson
 from starlette.requests import Request
@@ -17,18 +19,28 @@ from starlette.types import Receive, Scope, Send
 
 from greenq.contract import Envelope
 from greenq.logs import fields
-from ingress.body import check_declared_length, decode_notification_body, read_limited
+from ingress.body import check_declared_length, read_limited
+from ingress.client_ip import join_header_lines
 from ingress.components import IngressComponents
-from ingress.errors import IngressRefusal
+from ingress.errors import IngressRefusal, OverCap
 
 log = logging.getLogger("greenq.ingress")
 
 
-class WebhookEndpoint:
-    """``POST <webhook_path>``: 200 only once the notification is in Redis."""
+#: The Content-Length nginx saw, passed along to OVER_CAP_PATH for the log line.
+DECLARED_LENGTH_HEADER: Final = "x-greenq-declared-length"
 
-    def __init__(self, parts: IngressComponents) -> None:
+
+class WebhookEndpoint:
+    """``POST <webhook_path>``: 200 only once the notification is in Redis.
+
+    With ``over_cap_only`` it serves ``OVER_CAP_PATH``: the same address and token checks, then a counted
+    413 (``over_cap``) for a body nginx already refused, so even that stall is visible in the metrics.
+    """
+
+    def __init__(self, parts: IngressComponents, *, over_cap_only: bool = False) -> None:
         self._parts = parts
+        self._over_cap_only = over_cap_only
         self._accepted = parts.metrics.requests.labels(outcome="accepted")
         self._accepted_latency = parts.metrics.latency.labels(outcome="accepted")
 
@@ -55,12 +67,24 @@ class WebhookEndpoint:
         parts = self._parts
         headers = request.headers
         client = request.client.host if request.client else None
-        parts.addresses.check(client, headers.get("x-forwarded-for"), headers.get("x-real-ip"))
+        if parts.addresses.enabled:
+            parts.addresses.check(
+                client,
+                join_header_lines(headers.getlist("x-forwarded-for")),
+                join_header_lines(headers.getlist("x-real-ip")),  # two lines: not an address, refused
+            )
         token_id = parts.auth.authenticate(headers.getlist("authorization"))
-        limit = parts.settings.max_body_bytes
-        check_declared_length(headers.get("content-length"), limit)
-        body = decode_notification_body(await read_limited(request.stream(), limit))
-        envelope = Envelope(body=body, source="webhook", request_id=request_id, token_id=token_id)
+        if self._over_cap_only:
+            declared = headers.get(DECLARED_LENGTH_HEADER, "")
+            declared = declared if declared.isdigit() else "an unknown number of"  # chunked: nginx knows none
+            raise OverCap(f"nginx refused a body of {declared} bytes over the hard cap (token {token_id})")
+        cap, limit = parts.settings.body_cap_bytes, parts.settings.max_body_bytes
+        check_declared_length(headers.get("content-length"), cap)
+        raw = await read_limited(request.stream(), cap)
+        over_limit = limit if len(raw) > limit else None
+        envelope = Envelope.of_bytes(
+            raw, "webhook", request_id=request_id, token_id=token_id, over_limit=over_limit
+        )
         try:
             return await parts.committer.submit(envelope)
         except IngressRefusal:
@@ -73,9 +97,8 @@ class WebhookEndpoint:
         metrics = self._parts.metrics
         metrics.requests.labels(outcome=refusal.outcome).inc()
         metrics.latency.labels(outcome=refusal.outcome).observe(time.perf_counter() - started)
-        level = logging.ERROR if refusal.status_code >= 500 else logging.WARNING
         log.log(
-            level,
+            refusal.log_level,
             "webhook refused",
             extra=fields(
                 status=refusal.status_code,

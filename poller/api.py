@@ -1,4 +1,4 @@
-"""GREEN API's HTTP API for one instance: receive/delete notifications, get/set settings.
+"""GREEN API's HTTP API for one instance: receive/delete notifications, get/set settings, read the journal.
 
 Built on one shared ``httpx2.AsyncClient``. Every failure becomes an :mod:`poller.errors` class whose message
 names the instance and method; URLs (which carry the token) never leave this module.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import httpx2
 import orjson
@@ -23,6 +23,14 @@ from poller.errors import (
     ServerError,
 )
 from poller.masking import redact
+
+Direction = Literal["incoming", "outgoing"]
+
+#: The journal method for each direction.
+JOURNAL_METHODS: dict[Direction, str] = {
+    "incoming": "lastIncomingMessages",
+    "outgoing": "lastOutgoingMessages",
+}
 
 #: Statuses meaning "this instance's id, token or URL is wrong" (GREEN API: 401 token, 403 idInstance).
 AUTH_STATUSES = frozenset({401, 403, 404})
@@ -88,6 +96,23 @@ class GreenApiClient:
         response = await self._call("POST", "setSettings", json=values)
         data = self._json(response.content, "setSettings")
         return isinstance(data, dict) and data.get("saveSettings") is True
+
+    async def journal(self, direction: Direction, minutes: int) -> list[dict[str, Any]]:
+        """lastIncomingMessages or lastOutgoingMessages: the journal's messages of the last ``minutes``."""
+        api_method = JOURNAL_METHODS[direction]
+        response = await self._call("GET", api_method, params={"minutes": minutes})
+        return self._entries(response.content, api_method)
+
+    async def chat_history(self, chat_id: str, count: int) -> list[dict[str, Any]]:
+        """getChatHistory: the newest ``count`` messages of one chat, both directions."""
+        response = await self._call("POST", "getChatHistory", json={"chatId": chat_id, "count": count})
+        return self._entries(response.content, "getChatHistory")
+
+    def _entries(self, content: bytes, api_method: str) -> list[dict[str, Any]]:
+        data = self._json(content, api_method)
+        if not isinstance(data, list) or not all(isinstance(entry, dict) for entry in data):
+            raise BadResponse(f"{self._what(api_method)} did not answer with an array of objects")
+        return data
 
     async def _call(self, method: str, api_method: str, *extra: str, **options: Any) -> httpx2.Response:
         url = "/".join(

@@ -1,4 +1,5 @@
-"""CLI commands of pull mode: ``greenq poll`` and ``greenq instance show|configure``."""
+"""CLI commands that talk to GREEN API's HTTP API: ``greenq poll``, ``greenq reconcile`` and
+``greenq instance show|configure``."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx2
 
-from greenq.settings import InstanceConfig, PollerSettings
+from greenq.settings import InstanceConfig, PollerSettings, ReconcileSettings
 from poller.api import GreenApiClient
 from poller.errors import PollerError, UnknownInstance
+
+AnyPollerSettings = TypeVar("AnyPollerSettings", bound=PollerSettings)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,6 +32,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     poll.add_argument("--receive-timeout", type=int, help="long-poll seconds, 5-60 (GREENQ_RECEIVE_TIMEOUT)")
     poll.add_argument("--metrics-port", type=int, help="metrics port, 0 = off (GREENQ_POLLER_METRICS_PORT)")
     poll.set_defaults(run=_run_poll)
+
+    _register_reconcile(commands)
 
     instance = commands.add_parser("instance", help="show or change a GREEN API instance's settings")
     actions = instance.add_subparsers(required=True, metavar="ACTION")
@@ -59,6 +64,67 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     configure.set_defaults(run=_run_configure)
 
 
+def _register_reconcile(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    reconcile = commands.add_parser(
+        "reconcile", help="recover notifications GREEN API journaled but never delivered"
+    )
+    reconcile.add_argument(
+        "--instance",
+        action="append",
+        dest="instance_names",
+        metavar="NAME",
+        help="reconcile only this configured instance (repeatable; default: all of GREENQ_INSTANCES)",
+    )
+    reconcile.add_argument(
+        "--every", type=float, metavar="SECONDS", help="run a pass every SECONDS until stopped"
+    )
+    reconcile.add_argument(
+        "--window-minutes", type=int, help="journal window read (GREENQ_RECONCILE_WINDOW_MINUTES)"
+    )
+    reconcile.add_argument(
+        "--grace",
+        type=float,
+        metavar="SECONDS",
+        help="skip younger messages (GREENQ_RECONCILE_GRACE_SECONDS)",
+    )
+    reconcile.add_argument(
+        "--chat", metavar="CHAT_ID", help="one chat's history (getChatHistory) instead of the journal window"
+    )
+    reconcile.add_argument("--count", type=int, default=100, help="messages of --chat to read (default 100)")
+    reconcile.set_defaults(run=_run_reconcile)
+
+
+def _run_reconcile(args: argparse.Namespace) -> int:
+    from poller.reconcile import ChatRequest
+    from poller.reconcile_runner import run_reconcile
+
+    settings = ReconcileSettings(
+        **_given(reconcile_window_minutes=args.window_minutes, reconcile_grace_seconds=args.grace)
+    )
+    try:
+        settings = _only(settings, args.instance_names)
+    except UnknownInstance as error:
+        sys.stderr.write(f"greenq: {error}\n")
+        return 2
+    problem = _reconcile_problem(args, settings)
+    if problem:
+        sys.stderr.write(f"greenq: {problem}\n")
+        return 2
+    chat = None if args.chat is None else ChatRequest(args.chat, args.count)
+    return run_reconcile(settings, args.every, chat)
+
+
+def _reconcile_problem(args: argparse.Namespace, settings: ReconcileSettings) -> str | None:
+    """Why these options cannot work together, or None."""
+    if args.chat is not None:
+        if len(settings.instances) != 1 or args.every is not None:
+            return "--chat needs exactly one instance (--instance NAME) and no --every"
+        return None if args.count >= 1 else "--count must be at least 1"
+    if args.every is None:
+        return None
+    return settings.check_interval(args.every) if args.every > 0 else "--every must be positive"
+
+
 def _add_instance_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--instance", metavar="NAME", help="configured instance name (default: the only one configured)"
@@ -68,23 +134,27 @@ def _add_instance_option(parser: argparse.ArgumentParser) -> None:
 def _run_poll(args: argparse.Namespace) -> int:
     from poller.runner import run_poller
 
-    overrides = {
-        key: value
-        for key, value in (
-            ("receive_timeout", args.receive_timeout),
-            ("poller_metrics_port", args.metrics_port),
-        )
-        if value is not None
-    }
-    settings = _load_settings(overrides)
-    if args.instance_names:
-        try:
-            chosen = [_pick(settings, name) for name in args.instance_names]
-        except UnknownInstance as error:
-            sys.stderr.write(f"greenq: {error}\n")
-            return 2
-        settings = settings.model_copy(update={"instances": chosen})
+    settings = _load_settings(
+        _given(receive_timeout=args.receive_timeout, poller_metrics_port=args.metrics_port)
+    )
+    try:
+        settings = _only(settings, args.instance_names)
+    except UnknownInstance as error:
+        sys.stderr.write(f"greenq: {error}\n")
+        return 2
     return run_poller(settings)
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    """The command-line values that were given (they override the environment)."""
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _only(settings: AnyPollerSettings, names: list[str] | None) -> AnyPollerSettings:
+    """``settings`` narrowed to the named instances (all of them when ``names`` is empty)."""
+    if not names:
+        return settings
+    return settings.model_copy(update={"instances": [_pick(settings, name) for name in names]})
 
 
 def _run_show(args: argparse.Namespace) -> int:

@@ -1,7 +1,8 @@
 """GREEN API's HTTP API as the simulator answers it: ``/waInstance{id}/{method}/{token}[/{argument}]``.
 
 Errors follow GREEN API's "Common errors" page: unknown idInstance 403, wrong apiTokenInstance 401, unknown
-method or wrong HTTP method 404, bad parameters 400. Faults injected through the control API come first.
+method or wrong HTTP method 404, bad parameters 400, journal methods past their per-second limit 429. Faults
+injected through the control API come first.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ Handler = Callable[[SimInstance, Request, str | None], Awaitable[Response]]
 
 DEFAULT_RECEIVE_TIMEOUT = 5
 RECEIVE_TIMEOUT_RANGE = range(5, 61)
+#: The journal methods' default window (24 h).
+DEFAULT_JOURNAL_MINUTES = 1440
 
 
 class DroppedResponse(Response):
@@ -50,11 +53,18 @@ async def api_call(request: Request) -> Response:
         if fault.kind == "drop":
             return DroppedResponse()
         await asyncio.sleep(fault.seconds)
+    return await _dispatch(instance, request, method)
+
+
+async def _dispatch(instance: SimInstance, request: Request, method: str) -> Response:
+    """Token check, method lookup and rate limit, then the method itself."""
     if not hmac.compare_digest(request.path_params["token"].encode(), instance.token.encode()):
         return _error(401, "Unauthorized")
     handler = HANDLERS.get((request.method, method))
     if handler is None:
         return _error(404, "Not Found")
+    if method in JOURNAL_METHODS and not instance.journal_limit.allow():
+        return _error(429, "Too Many Requests")
     return await handler(instance, request, request.path_params.get("argument"))
 
 
@@ -97,12 +107,45 @@ async def set_settings(instance: SimInstance, request: Request, argument: str | 
     return JSONResponse({"saveSettings": True})
 
 
+async def last_incoming(instance: SimInstance, request: Request, argument: str | None) -> Response:
+    return _journal(instance, request, argument, "incoming")
+
+
+async def last_outgoing(instance: SimInstance, request: Request, argument: str | None) -> Response:
+    return _journal(instance, request, argument, "outgoing")
+
+
+def _journal(instance: SimInstance, request: Request, argument: str | None, direction: str) -> Response:
+    text = request.query_params.get("minutes", str(DEFAULT_JOURNAL_MINUTES))
+    if argument is not None or not text.isdigit() or int(text) < 1:
+        return _error(400, "bad request data")
+    return JSONResponse(instance.journal.last(direction, int(text)))
+
+
+async def chat_history(instance: SimInstance, request: Request, argument: str | None) -> Response:
+    try:
+        values = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        return _error(400, "bad request data")
+    chat_id = values.get("chatId") if isinstance(values, dict) else None
+    count = values.get("count", 100) if isinstance(values, dict) else None
+    if argument is not None or not isinstance(chat_id, str) or not isinstance(count, int) or count < 1:
+        return _error(400, "bad request data")
+    return JSONResponse(instance.journal.history(chat_id, count))
+
+
 HANDLERS: dict[tuple[str, str], Handler] = {
     ("GET", "receiveNotification"): receive_notification,
     ("DELETE", "deleteNotification"): delete_notification,
     ("GET", "getSettings"): get_settings,
     ("POST", "setSettings"): set_settings,
+    ("GET", "lastIncomingMessages"): last_incoming,
+    ("GET", "lastOutgoingMessages"): last_outgoing,
+    ("POST", "getChatHistory"): chat_history,
 }
+
+#: The journal methods, rate-limited per second like GREEN API's.
+JOURNAL_METHODS = frozenset({"lastIncomingMessages", "lastOutgoingMessages", "getChatHistory"})
 
 
 async def _unless_disconnected(request: Request, wait: Awaitable[Pending | None]) -> Pending | None:

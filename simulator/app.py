@@ -21,7 +21,8 @@ API_METHODS = ["GET", "POST", "DELETE", "PUT", "PATCH"]
 def create_app(config: SimulatorConfig) -> Starlette:
     """A fresh simulator holding ``config.instances``, all empty and in HTTP API (pull) mode."""
     instances = {
-        id_instance: SimInstance(id_instance, token) for id_instance, token in config.instances.items()
+        id_instance: SimInstance(id_instance, token, config.journal_rate, config.journal_lag)
+        for id_instance, token in config.instances.items()
     }
 
     @asynccontextmanager
@@ -56,6 +57,7 @@ def create_app(config: SimulatorConfig) -> Starlette:
         ),
         Route("/sim/instances/{id_instance:int}/stats", control_routes.stats, methods=["GET"]),
         Route("/sim/instances/{id_instance:int}/faults", control_routes.faults, methods=["POST", "DELETE"]),
+        Route("/sim/instances/{id_instance:int}/journal", control_routes.journal, methods=["POST"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.instances = instances

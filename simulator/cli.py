@@ -31,6 +31,18 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=DOCUMENTED_WEBHOOK_PAUSE,
         help=f"seconds before resending after a failed delivery (default {DOCUMENTED_WEBHOOK_PAUSE:g})",
     )
+    sim.add_argument(
+        "--journal-rate",
+        type=int,
+        default=0,
+        help="calls per second each journal method answers before 429 (default 0 = unlimited)",
+    )
+    sim.add_argument(
+        "--journal-lag",
+        type=float,
+        default=0.0,
+        help="seconds before a message shows in the journal (GREEN API: up to 120; default 0)",
+    )
     sim.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     sim.set_defaults(run=_run_simulator)
 
@@ -52,6 +64,8 @@ def _run_simulator(args: argparse.Namespace) -> int:
         port=args.port,
         webhook_timeout=args.webhook_timeout,
         webhook_pause=args.webhook_pause,
+        journal_rate=args.journal_rate,
+        journal_lag=args.journal_lag,
     )
     sys.stdout.write(
         f"GREEN API simulator: apiUrl http://{args.host}:{args.port}, instances {sorted(instances)}\n"

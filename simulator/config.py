@@ -19,6 +19,10 @@ class SimulatorConfig:
     port: int = 8090
     webhook_timeout: float = DOCUMENTED_WEBHOOK_TIMEOUT
     webhook_pause: float = DOCUMENTED_WEBHOOK_PAUSE
+    #: Calls per second each journal method answers before 429 (0 = unlimited).
+    journal_rate: int = 0
+    #: Seconds before a message shows in the journal (GREEN API: up to 120).
+    journal_lag: float = 0.0
 
 
 def parse_instance_tokens(text: str) -> dict[int, str]:

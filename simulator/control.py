@@ -48,12 +48,27 @@ class SimulatorControl:
         status: int = 500,
         seconds: float = 0.0,
         methods: Iterable[str] | None = None,
+        every: int = 1,
     ) -> None:
-        """The next ``count`` calls (of ``methods``, default all) fail, are delayed or are dropped."""
-        spec: dict[str, Any] = {"kind": kind, "count": count, "status": status, "seconds": seconds}
+        """The next ``count`` calls (of ``methods``, default all) fail, are delayed or are dropped; for
+        ``lose``, ``count`` notifications (one in ``every``) are journaled but never delivered."""
+        spec: dict[str, Any] = {
+            "kind": kind,
+            "count": count,
+            "status": status,
+            "seconds": seconds,
+            "every": every,
+        }
         if methods is not None:
             spec["methods"] = list(methods)
         response = self._http.post(f"/sim/instances/{id_instance}/faults", content=orjson.dumps(spec))
+        response.raise_for_status()
+
+    def set_journal_lag(self, id_instance: int, seconds: float) -> None:
+        """Messages show in the journal ``seconds`` after they happen (already logged ones too)."""
+        response = self._http.post(
+            f"/sim/instances/{id_instance}/journal", content=orjson.dumps({"lag": seconds})
+        )
         response.raise_for_status()
 
     def clear_faults(self, id_instance: int) -> None:

@@ -4,13 +4,13 @@ faults. It has no authentication: the simulator listens on loopback only.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from simulator.faults import FaultRule
+from simulator.faults import FaultKind, FaultRule
 from simulator.state import SimInstance
 
 
@@ -45,8 +45,9 @@ async def stats(request: Request) -> Response:
 
 
 async def faults(request: Request) -> Response:
-    """POST ``{"kind": "fail"|"delay"|"drop", "count": N, "status": 500, "seconds": 1.0, "methods": [...]}``
-    adds a fault for the next N calls; DELETE clears them.
+    """POST ``{"kind": "fail"|"delay"|"drop"|"lose", "count": N, "status": 500, "seconds": 1.0,
+    "methods": [...], "every": K}`` adds a fault for the next N calls (``lose``: N notifications, one in K);
+    DELETE clears them.
     """
     instance = _instance(request)
     if instance is None:
@@ -62,9 +63,22 @@ async def faults(request: Request) -> Response:
     return JSONResponse(instance.snapshot())
 
 
+async def journal(request: Request) -> Response:
+    """POST ``{"lag": seconds}`` changes how long messages take to show in the journal (0 = at once)."""
+    instance = _instance(request)
+    if instance is None:
+        return _not_found()
+    try:
+        spec = orjson.loads(await request.body())
+        instance.journal.lag = float(spec["lag"])
+    except (orjson.JSONDecodeError, KeyError, ValueError, TypeError) as error:
+        return JSONResponse({"error": f"bad journal settings: {error}"}, status_code=400)
+    return JSONResponse(instance.snapshot())
+
+
 def _rule(spec: Any) -> FaultRule:
-    if not isinstance(spec, dict) or spec.get("kind") not in ("fail", "delay", "drop"):
-        raise ValueError("kind must be fail, delay or drop")
+    if not isinstance(spec, dict) or spec.get("kind") not in get_args(FaultKind):
+        raise ValueError("kind must be fail, delay, drop or lose")
     methods = spec.get("methods")
     return FaultRule(
         kind=spec["kind"],
@@ -72,6 +86,7 @@ def _rule(spec: Any) -> FaultRule:
         status=int(spec.get("status", 500)),
         seconds=float(spec.get("seconds", 0.0)),
         methods=None if methods is None else frozenset(str(method) for method in methods),
+        every=int(spec.get("every", 1)),
     )
 
 

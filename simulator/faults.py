@@ -1,25 +1,40 @@
-"""Fault injection: the next N API calls of an instance fail (an HTTP status), answer late, or are dropped."""
+"""Fault injection: the next N API calls of an instance fail (an HTTP status), answer late, or are dropped;
+or N notifications are lost before delivery (logged in the journal, never queued: GREEN API's known failure).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
-FaultKind = Literal["fail", "delay", "drop"]
+FaultKind = Literal["fail", "delay", "drop", "lose"]
+
+#: The pseudo-method a ``lose`` fault applies to: a notification about to be queued for delivery.
+DELIVERY: Final = "delivery"
 
 
 @dataclass
 class FaultRule:
-    """Applies to the next ``remaining`` calls of ``methods`` (all API methods when None)."""
+    """Applies to the next ``remaining`` calls of ``methods`` (all API methods when None); ``every`` > 1 skips
+    calls in between (a ``lose`` fault with ``every=33`` loses one notification in 33)."""
 
     kind: FaultKind
     remaining: int
     status: int = 500
     seconds: float = 0.0
     methods: frozenset[str] | None = None
+    every: int = 1
+    passed: int = 0
 
     def matches(self, method: str) -> bool:
-        return self.remaining > 0 and (self.methods is None or method in self.methods)
+        if self.remaining <= 0 or (self.kind == "lose") != (method == DELIVERY):
+            return False
+        return self.methods is None or method in self.methods
+
+    def hits(self) -> bool:
+        """Count one matching call; True when this one is hit (every ``every``-th)."""
+        self.passed += 1
+        return self.passed % max(1, self.every) == 0
 
 
 class Faults:
@@ -44,6 +59,8 @@ class Faults:
         """The fault for this call of ``method``, if any (consumed)."""
         for rule in self._rules:
             if rule.matches(method):
+                if not rule.hits():
+                    return None
                 rule.remaining -= 1
                 self.injected += 1
                 self._rules = [kept for kept in self._rules if kept.remaining > 0]

@@ -12,8 +12,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
+import orjson
+
 from greenq.protocol import NOTIFICATION_SWITCHES
-from simulator.faults import Faults
+from simulator.faults import DELIVERY, Faults
+from simulator.journal import Journal, RateLimit, journal_entry
 
 #: Settings switches that take "yes"/"no" (GREEN API SetSettings).
 YES_NO_SETTINGS: Final = frozenset(
@@ -71,17 +74,21 @@ class InstanceStats:
     delivered: int = 0
     delivery_attempts: int = 0
     delivery_failures: int = 0
+    lost: int = 0
 
 
 class SimInstance:
     """A GREEN API instance as the simulator keeps it."""
 
-    def __init__(self, id_instance: int, token: str) -> None:
+    def __init__(self, id_instance: int, token: str, journal_rate: int = 0, journal_lag: float = 0.0) -> None:
         self.id_instance = id_instance
         self.token = token
         self.settings = default_settings(id_instance)
         self.stats = InstanceStats()
         self.faults = Faults()
+        self.journal = Journal(journal_lag)
+        #: Per-second limit of the journal methods (GREEN API rate-limits them and answers 429).
+        self.journal_limit = RateLimit(journal_rate)
         self._queue: deque[Pending] = deque()
         self._next_receipt = 1
         self._changed = asyncio.Condition()
@@ -92,16 +99,30 @@ class SimInstance:
         return bool(self.settings["webhookUrl"])
 
     async def add(self, bodies: list[bytes]) -> list[int]:
-        """Append notifications in order; their receipt ids."""
+        """Append notifications in order; their receipt ids (a lost one gets one but is never queued)."""
         receipts = []
         async with self._changed:
             for body in bodies:
-                self._queue.append(Pending(self._next_receipt, body))
+                self._log(body)
+                if self.faults.take(DELIVERY) is not None:
+                    self.stats.lost += 1
+                else:
+                    self._queue.append(Pending(self._next_receipt, body))
                 receipts.append(self._next_receipt)
                 self._next_receipt += 1
             self.stats.added += len(bodies)
             self._changed.notify_all()
         return receipts
+
+    def _log(self, body: bytes) -> None:
+        """Journal a message notification, as GREEN API logs every message it hands over."""
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return
+        entry = journal_entry(data) if isinstance(data, dict) else None
+        if entry is not None:
+            self.journal.record(entry)
 
     async def wait_pull_head(self, timeout: float) -> Pending | None:
         """The head for receiveNotification, waiting up to ``timeout``; None if none came (or push mode)."""
@@ -137,6 +158,8 @@ class SimInstance:
             "push_mode": self.push_mode,
             "faults_pending": self.faults.pending,
             "faults_injected": self.faults.injected,
+            "journal_length": len(self.journal),
+            "journal_refused": self.journal_limit.refused,
             **asdict(self.stats),
         }
 

@@ -46,7 +46,8 @@ def load_sample(name: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedis]:
-    server = LocalRedis(tmp_path_factory.mktemp("redis"), appendfsync="everysec").start()
+    # A limit like production's, smaller: a test that leaks memory fails here instead of passing.
+    server = LocalRedis(tmp_path_factory.mktemp("redis"), appendfsync="everysec", maxmemory="256mb").start()
     yield server
     server.stop()
 

@@ -25,6 +25,12 @@ def envelope(body: dict[str, object], **overrides: object) -> Envelope:
     return Envelope(body=orjson.dumps(body).decode(), source="webhook", **overrides)  # type: ignore[arg-type]
 
 
+def identity_of(data: dict[str, object]) -> str | None:
+    import orjson
+
+    return identity(data, orjson.dumps(data).decode())
+
+
 def stream_length(redis: Redis, type_webhook: str) -> int:
     return int(redis.xlen(keys.event_stream(type_webhook)))
 
@@ -74,15 +80,36 @@ def test_status_changes_of_one_message_are_not_duplicates(redis_conn: Redis, dra
 
 @pytest.mark.parametrize(
     "change",
-    [("idMessage", "OTHER"), ("timestamp", 1588091581), ("senderData.chatId", "70000000000@c.us")],
-    ids=["id", "timestamp", "chat"],
+    [
+        ("idMessage", "OTHER"),
+        ("instanceData.idInstance", 1101000099),
+        ("senderData.chatId", "70000000000@c.us"),
+        ("typeWebhook", "outgoingMessageReceived"),
+        ("messageData.typeMessage", "extendedTextMessage"),
+    ],
+    ids=["id", "instance", "chat", "direction", "typeMessage"],
 )
 def test_identity_changes_with_each_identifying_field(change: tuple[str, object]) -> None:
-    assert identity(mutate(TEXT, *change)) != identity(TEXT)
+    assert identity_of(mutate(TEXT, *change)) != identity_of(TEXT)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [("timestamp", 1588091581), ("senderData.sender", "70000000000@c.us")],
+    ids=["timestamp", "sender"],
+)
+def test_a_message_is_its_chat_and_id_not_its_journal_less_details(change: tuple[str, object]) -> None:
+    """A copy rebuilt from GREEN API's journal must be a duplicate of the real notification."""
+    assert identity_of(mutate(TEXT, *change)) == identity_of(TEXT)
+    sent_by_phone = mutate(TEXT, "typeWebhook", "outgoingMessageReceived")
+    assert identity_of(mutate(sent_by_phone, "typeWebhook", "outgoingAPIMessageReceived")) == identity_of(
+        sent_by_phone
+    )
+    assert identity_of(mutate(STATUS, "timestamp", 1588091581)) != identity_of(STATUS)
 
 
 def test_identity_ignores_fields_that_do_not_identify() -> None:
-    assert identity(mutate(TEXT, "senderData.senderName", "renamed")) == identity(TEXT)
+    assert identity_of(mutate(TEXT, "senderData.senderName", "renamed")) == identity_of(TEXT)
 
 
 def test_a_zero_window_turns_deduplication_off(redis_conn: Redis, drain: DrainFn) -> None:

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +33,19 @@ from prometheus_client import CollectorRegistry
 from pydantic_settings import BaseSettings
 
 from greenq import keys
+from greenq.local_redis import DEFAULT_MAXMEMORY
 from greenq.nginx_config import (
     DEFAULT_WEBHOOK_PATH,
     GREEN_API_SOURCE_IPS,
+    OVER_CAP_PATH,
     NginxConfigError,
     TlsListener,
     render_compose_config,
     render_nginx_config,
 )
-from greenq.settings import DEFAULT_MAX_BODY_BYTES, IngressSettings, WorkerSettings
+from greenq.settings import DEFAULT_BODY_CAP_BYTES, DEFAULT_MAX_BODY_BYTES, IngressSettings, WorkerSettings
 from ingress.metrics import IngressMetrics
+from poller.reconcile_metrics import ReconcileMetrics
 from workers.metrics import RedisStateCollector, WorkerMetrics
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,12 +101,20 @@ def load_yaml(path: Path) -> Json:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
+class FakeRedisWithInfo(fakeredis.FakeRedis):
+    """fakeredis has no INFO; the worker's collector reads ``INFO memory`` for the memory gauges."""
+
+    def info(self, section: str | None = None, *args: str, **kwargs: Any) -> dict[str, Any]:
+        return {"used_memory": 1, "maxmemory": 2, "maxmemory_policy": "noeviction"}
+
+
 def exported_series() -> frozenset[str]:
     """Every series name the code exports, from the real metric objects (counter -> ``_total``, ...)."""
     registry = CollectorRegistry()
     IngressMetrics.create(registry)
     WorkerMetrics.create(registry, known_types=())
-    families = [*registry.collect(), *RedisStateCollector(fakeredis.FakeRedis()).collect()]
+    ReconcileMetrics.create(registry, ["first"]).last_success.labels(instance="first").set(1)
+    families = [*registry.collect(), *RedisStateCollector(FakeRedisWithInfo()).collect()]
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
     return frozenset(family.name + suffix for family in families for suffix in suffixes[family.type])
 
@@ -125,7 +137,7 @@ def render_local(
     listen_port: int,
     upstream_ports: Sequence[int],
     *,
-    max_body_bytes: int = 4096,
+    body_cap_bytes: int = 4096,
     rate_per_second: int = 1000,
     burst: int = 1000,
     exempt_cidrs: Sequence[str] = GREEN_API_SOURCE_IPS,
@@ -136,7 +148,7 @@ def render_local(
         listen=f"127.0.0.1:{listen_port}",
         upstreams=[f"127.0.0.1:{port}" for port in upstream_ports],
         resolver=None,
-        max_body_bytes=max_body_bytes,
+        body_cap_bytes=body_cap_bytes,
         rate_per_second=rate_per_second,
         burst=burst,
         exempt_cidrs=exempt_cidrs,
@@ -202,7 +214,9 @@ def test_rendering_carries_failover_limits_and_logging() -> None:
 
     assert "proxy_next_upstream error timeout http_502 http_503 non_idempotent;" in config
     assert re.search(r"proxy_next_upstream_tries \d+;", config)
-    assert f"client_max_body_size {DEFAULT_MAX_BODY_BYTES};" in config
+    assert f"client_max_body_size {DEFAULT_BODY_CAP_BYTES};" in config
+    assert "error_page 413 = @greenq_over_cap;" in config
+    assert f"rewrite ^ {OVER_CAP_PATH} break;" in config
     assert "proxy_connect_timeout 2s;" in config
     assert "proxy_read_timeout 30s;" in config
     assert "client_body_timeout 10s;" in config
@@ -213,6 +227,13 @@ def test_rendering_carries_failover_limits_and_logging() -> None:
     assert "log_format greenq_json escape=json" in config
     for address in GREEN_API_SOURCE_IPS:
         assert f"{address}/32 0;" in config
+
+
+def test_readme_allowlist_is_the_rate_limit_exempt_list() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    [listed] = re.findall(r"`GREENQ_ALLOWED_IPS=([0-9.,]+)`", readme)
+
+    assert listed.split(",") == sorted(GREEN_API_SOURCE_IPS, key=ip_address)
 
 
 def test_committed_nginx_conf_equals_a_fresh_render() -> None:
@@ -237,7 +258,7 @@ def test_renderer_refuses_unsafe_parameters(field_name: str, value: object) -> N
         "listen": "8080",
         "upstreams": ["ingress:8080"],
         "resolver": None,
-        "max_body_bytes": 1024,
+        "body_cap_bytes": 1024,
         "rate_per_second": 10,
         "burst": 10,
         "exempt_cidrs": [],
@@ -280,9 +301,13 @@ class Upstream:
                 self.rfile.read(length)
                 seen = {
                     "upstream": upstream.name,
+                    "method": self.command,
                     "path": self.path,
+                    "body_length": str(length),
                     "x-forwarded-for": self.headers.get("X-Forwarded-For", ""),
                     "x-real-ip": self.headers.get("X-Real-IP", ""),
+                    "authorization": self.headers.get("Authorization", ""),
+                    "declared-length": self.headers.get("X-Greenq-Declared-Length", ""),
                 }
                 upstream.hits.append(seen)
                 body = json.dumps(seen).encode()
@@ -418,16 +443,22 @@ def test_nginx_replaces_client_supplied_forwarding_headers(
     assert seen["x-real-ip"] == "127.0.0.1"
 
 
-def test_nginx_rejects_an_oversized_body_with_413(
+def test_nginx_forwards_an_over_cap_refusal_without_its_body_to_be_counted(
     start_nginx: StartNginx, upstreams: tuple[Upstream, Upstream]
 ) -> None:
-    nginx = start_nginx([upstream.port for upstream in upstreams], max_body_bytes=1024)
+    nginx = start_nginx([upstream.port for upstream in upstreams], body_cap_bytes=1024)
 
     within = nginx.post_webhook(b"x" * 1024)[0]
-    over = nginx.post_webhook(b"x" * 1025)[0]
+    over = nginx.post_webhook(b"x" * 1025, headers={"Authorization": "t0ken"})[0]
 
-    assert (within, over) == (200, 413)
-    assert sum(len(upstream.hits) for upstream in upstreams) == 1
+    hits = sorted((hit for upstream in upstreams for hit in upstream.hits), key=lambda hit: hit["path"])
+    assert (within, over) == (200, 200)  # the stand-in answers 200; the real ingress answers 413
+    assert [(hit["method"], hit["path"], hit["body_length"]) for hit in hits] == [
+        ("POST", f"{DEFAULT_WEBHOOK_PATH}abc", "1024"),
+        ("POST", OVER_CAP_PATH, "0"),
+    ]
+    assert (hits[1]["declared-length"], hits[1]["authorization"]) == ("1025", "t0ken")
+    assert hits[1]["x-forwarded-for"] == "127.0.0.1"
 
 
 def test_nginx_answers_healthz_itself_and_proxies_only_the_webhook_path(
@@ -520,7 +551,15 @@ def test_alert_unit_tests_pass_and_cover_unknown_type_and_worker_down() -> None:
     result = run_tool([promtool, "test", "rules", "alerts_test.yml"], cwd=PROMETHEUS_DIR)
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert {"GreenqUnknownNotificationType", "GreenqNoWorkerScraped"} <= proven
+    assert {
+        "GreenqUnknownNotificationType",
+        "GreenqNoWorkerScraped",
+        "GreenqRedisMemoryHigh",
+        "GreenqRedisMemoryFull",
+        "GreenqFailedJobs",
+        "GreenqNotificationsTooLarge",
+        "GreenqIngressBodyOverCap",
+    } <= proven
 
 
 def alert_rules() -> list[dict[str, Any]]:
@@ -541,6 +580,8 @@ def test_alerts_cover_the_operational_failure_modes() -> None:
 
     assert 'greenq_notifications_total{outcome="unknown_type"}' in joined
     assert 'greenq_notifications_total{outcome="invalid"}' in joined
+    assert 'greenq_notifications_total{outcome="too_large"}' in joined
+    assert 'greenq_ingress_requests_total{outcome="over_cap"}' in joined
     assert "greenq_dead_letters" in joined
     assert "greenq_queue_depth" in joined
     assert "greenq_queue_oldest_age_seconds" in joined
@@ -548,6 +589,8 @@ def test_alerts_cover_the_operational_failure_modes() -> None:
     assert "greenq_workers_alive" in joined
     assert 'greenq_ingress_requests_total{outcome="unavailable"}' in joined
     assert "greenq_redis_up == 0" in joined
+    assert "greenq_redis_memory_used_bytes" in joined
+    assert "greenq_failed_jobs" in joined
 
 
 def test_alert_expressions_use_only_exported_metrics() -> None:
@@ -699,6 +742,7 @@ def test_redis_is_durable_bounded_and_password_protected() -> None:
     assert option("--appendonly") == "yes"
     assert option("--appendfsync") == "always"
     assert option("--maxmemory-policy") == "noeviction"
+    assert option("--maxmemory") == DEFAULT_MAXMEMORY  # the README's sizing, also greenq up's default
     assert command_args(raw)[command_args(raw).index("--requirepass") + 1].startswith("${REDIS_PASSWORD:?")
     assert "redis-data:/data" in redis["volumes"]
     assert "redis-data" in raw_compose()["volumes"]
@@ -793,7 +837,8 @@ def test_compose_ingress_limits_match_the_nginx_config() -> None:
     config = COMMITTED_NGINX_CONF.read_text(encoding="utf-8")
 
     assert int(environment["GREENQ_MAX_BODY_BYTES"]) == DEFAULT_MAX_BODY_BYTES
-    assert f"client_max_body_size {environment['GREENQ_MAX_BODY_BYTES']};" in config
+    assert int(environment["GREENQ_BODY_CAP_BYTES"]) == DEFAULT_BODY_CAP_BYTES
+    assert f"client_max_body_size {environment['GREENQ_BODY_CAP_BYTES']};" in config
     assert f"location ^~ {environment['GREENQ_WEBHOOK_PATH']} {{" in config
     assert f"server ingress:{environment['GREENQ_PORT']} resolve" in config
 
@@ -965,6 +1010,7 @@ def test_k8s_redis_uses_aof_a_secret_password_and_a_volume_claim() -> None:
     assert args[args.index("--appendonly") + 1] == "yes"
     assert args[args.index("--appendfsync") + 1] == "always"
     assert args[args.index("--maxmemory-policy") + 1] == "noeviction"
+    assert args[args.index("--maxmemory") + 1] == DEFAULT_MAXMEMORY
     assert args[args.index("--requirepass") + 1] == "$(REDIS_PASSWORD)"
     assert {
         "name": "REDIS_PASSWORD",

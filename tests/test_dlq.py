@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import subprocess
@@ -22,6 +23,7 @@ from greenq.dlq_filter import DeadLetterFilter, TimeSpecError, parse_when
 from greenq.jobqueue import NotificationQueue
 from greenq.local_redis import LocalRedis
 from tests.conftest import SAMPLES_DIR, DrainFn, load_sample, mutate
+from tests.memory_limit import full_redis
 from tests.ops_support import TEXT, Cli, Result, cli, letter
 from tests.test_pipeline import outcome_counts
 from workers.context import HandlerContext
@@ -195,6 +197,22 @@ def test_show_json_keeps_the_body_byte_for_byte(cli: Cli, redis_conn: Redis) -> 
     assert shown["reasons"] == ["old reason"]
 
 
+def test_show_and_list_a_body_that_is_not_utf8_as_base64_of_its_exact_bytes(
+    cli: Cli, redis_conn: Redis
+) -> None:
+    raw = b'{"typeWebhook": "\xff\xfe"}'
+    envelope = Envelope.of_bytes(raw, "webhook", token_id="instance-a")
+    entry_id = DeadLetterStore(redis_conn).add(DeadLetter(Outcome.INVALID, ("not UTF-8",), envelope))
+
+    shown = cli("dlq", "show", entry_id)
+    listed = cli("dlq", "list", "--outcome", "invalid")
+
+    head, _, body = shown.out.partition("\nbody (base64: the received bytes are not UTF-8)\n")
+    assert base64.b64decode(body.strip()) == raw
+    assert f"  body         {len(raw)} bytes, stored as base64" in head
+    assert entry_id in listed.out
+
+
 def test_show_unknown_and_malformed_ids(cli: Cli) -> None:
     missing = cli("dlq", "show", "1-0")
     assert missing.code == 1
@@ -264,11 +282,8 @@ def test_replay_keeps_the_entry_when_redis_refuses_the_transaction(cli: Cli, red
     first = store.add(letter())
     second = store.add(letter())
     # Redis out of memory (maxmemory-policy noeviction): every write in the MULTI is refused, EXEC aborts.
-    redis_conn.config_set("maxmemory", 1)
-    try:
+    with full_redis(redis_conn):
         result = cli("dlq", "replay", "--all")
-    finally:
-        redis_conn.config_set("maxmemory", 0)
 
     assert result.code == 1
     assert result.lines() == ["replayed 0"]

@@ -30,7 +30,8 @@ from greenq.local_redis import LocalRedis
 from greenq.procs import free_port, stop_process, wait_for_port
 from tests.conftest import TOKEN, load_sample
 from tests.fault_routers import BLOCK_KEY, SEEN_STREAM
-from tests.test_processes import REPO, env_for, poll
+from tests.support.processes import poll
+from tests.test_processes import REPO, env_for
 from tests.test_topology_e2e import distinct_bodies
 
 ABANDONED_AFTER = 5

@@ -13,6 +13,7 @@ from rq import Queue
 from starlette.testclient import TestClient
 
 from greenq.contract import JOB_FUNCTION, Envelope
+from greenq.nginx_config import OVER_CAP_PATH
 from greenq.settings import IngressSettings
 from ingress.app import create_app
 from tests.conftest import OTHER_TOKEN, SAMPLES_DIR, TOKEN, sample_paths
@@ -172,40 +173,53 @@ def test_ip_allowlist(
     assert queue.count == (1 if status == 200 else 0)
 
 
-def test_body_over_limit_is_413_by_declared_length(client: TestClient, queue: Queue) -> None:
-    body = b'{"pad": "' + b"x" * (1024 * 1024) + b'"}'
+SMALL = {"max_body_bytes": 4096, "body_cap_bytes": 8192}
 
-    response = client.post(WEBHOOK, content=body, headers={"Authorization": TOKEN})
+
+@pytest.fixture
+def small_client(ingress_settings: IngressSettings, redis_conn: Redis) -> Iterator[TestClient]:
+    with make_client(ingress_settings.model_copy(update=SMALL), redis_conn) as test_client:
+        yield test_client
+
+
+def test_body_over_the_hard_cap_is_413_by_declared_length(small_client: TestClient, queue: Queue) -> None:
+    body = b'{"pad": "' + b"x" * 8192 + b'"}'
+
+    response = small_client.post(WEBHOOK, content=body, headers={"Authorization": TOKEN})
 
     assert response.status_code == 413
     assert queue.count == 0
+    assert metric_value(small_client, 'greenq_ingress_requests_total{outcome="over_cap"}') == 1
 
 
-def test_body_over_limit_is_413_when_streamed_without_length(client: TestClient, queue: Queue) -> None:
+def test_body_over_the_hard_cap_is_413_when_streamed_without_length(
+    small_client: TestClient, queue: Queue
+) -> None:
     def chunks() -> Iterator[bytes]:
         yield b'{"pad": "'
         for _ in range(20):
-            yield b"y" * 65536
+            yield b"y" * 1024
         yield b'"}'
 
-    response = client.post(WEBHOOK, content=chunks(), headers={"Authorization": TOKEN})
+    response = small_client.post(WEBHOOK, content=chunks(), headers={"Authorization": TOKEN})
 
     assert response.status_code == 413
     assert queue.count == 0
 
 
-def test_body_just_under_limit_is_accepted(
-    ingress_settings: IngressSettings, redis_conn: Redis, queue: Queue
+@pytest.mark.parametrize("size", [4096, 4097, 8192], ids=["at the limit", "limit+1", "at the cap"])
+def test_bodies_up_to_the_cap_are_stored_and_marked_past_the_limit(
+    small_client: TestClient, queue: Queue, size: int
 ) -> None:
-    settings = ingress_settings.model_copy(update={"max_body_bytes": 4096})
-    body = b'{"typeWebhook": "x", "pad": "' + b"z" * (4096 - 32) + b'"}'
-    assert len(body) <= 4096
+    body = b'{"typeWebhook": "x", "pad": "' + b"z" * (size - 31) + b'"}'
+    assert len(body) == size
 
-    with make_client(settings, redis_conn) as small_client:
-        response = small_client.post(WEBHOOK, content=body, headers={"Authorization": TOKEN})
+    response = small_client.post(WEBHOOK, content=body, headers={"Authorization": TOKEN})
 
     assert response.status_code == 200
-    assert queue.count == 1
+    [envelope] = queued_envelopes(queue)
+    assert envelope.raw_body == body
+    assert envelope.over_limit == (4096 if size > 4096 else None)
 
 
 @pytest.mark.parametrize(
@@ -213,12 +227,31 @@ def test_body_just_under_limit_is_accepted(
     [b"", b"   ", b"not json", b"[1, 2]", b'"text"', b"42", b"null", b'{"a": 1', b"\xff\xfe{}"],
     ids=["empty", "blank", "garbage", "array", "string", "number", "null", "truncated", "bad-utf8"],
 )
-def test_body_that_is_not_a_json_object_is_400(client: TestClient, queue: Queue, body: bytes) -> None:
+def test_body_that_is_not_a_json_object_is_stored_exactly_and_answered_200(
+    client: TestClient, queue: Queue, body: bytes
+) -> None:
     response = client.post(WEBHOOK, content=body, headers={"Authorization": TOKEN})
 
-    assert response.status_code == 400
-    assert response.json()["status"] == "refused"
+    assert response.status_code == 200
+    [envelope] = queued_envelopes(queue)
+    assert envelope.raw_body == body
+    assert envelope.body_encoding == ("base64" if body.startswith(b"\xff") else "text")
+
+
+def test_the_over_cap_path_counts_nginx_refusals_after_checking_the_token(
+    client: TestClient, queue: Queue
+) -> None:
+    headers = {"X-Greenq-Declared-Length": "99999999"}
+
+    anonymous = client.post(OVER_CAP_PATH, headers=headers)
+    authenticated = client.post(OVER_CAP_PATH, headers={**headers, "Authorization": TOKEN})
+
+    assert (anonymous.status_code, authenticated.status_code) == (401, 413)
+    assert "99999999 bytes" in authenticated.json()["reason"]
+    chunked = client.post(OVER_CAP_PATH, headers={"Authorization": TOKEN, "X-Greenq-Declared-Length": "<b>"})
+    assert "an unknown number of bytes" in chunked.json()["reason"]
     assert queue.count == 0
+    assert metric_value(client, 'greenq_ingress_requests_total{outcome="over_cap"}') == 2
 
 
 def test_content_type_is_ignored(client: TestClient, queue: Queue) -> None:

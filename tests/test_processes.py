@@ -7,8 +7,7 @@ import re
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2 as httpx
@@ -21,21 +20,12 @@ from greenq.jobqueue import NotificationQueue
 from greenq.local_redis import LocalRedis
 from greenq.procs import free_port, stop_process, wait_for_port
 from tests.conftest import SAMPLES_DIR, TOKEN, load_sample, mutate, sample_paths
+from tests.support.processes import poll
 from workers.deadletter import DeadLetterStore
 from workers.outcomes import Outcome
 
 REPO = Path(__file__).resolve().parent.parent
 GREENQ = [sys.executable, "-m", "greenq"]
-
-
-def poll(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Wait until ``condition()`` holds, failing with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def scrape(url: str, prefix: str) -> float:
@@ -57,6 +47,7 @@ def test_validate_accepts_every_sample_and_names_its_type() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "valid incomingMessageReceived/templateMessage" in result.stdout
     assert "valid outgoingMessageStatus" in result.stdout
+    assert "valid outgoingMessageReceived/interactiveButtonsResponse" in result.stdout
     assert result.stdout.count(": valid ") == len(sample_paths())
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -37,11 +38,19 @@ PER_INSTANCE = 1000
 HOOK_TOKENS = {INSTANCE: "push-e2e-hook-token-one-4f1c", OTHER_INSTANCE: "push-e2e-hook-token-two-9a7e"}
 
 
-@pytest.fixture
-def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalPipeline]:
-    monkeypatch.setenv("GREENQ_TOKENS", ",".join(f"i{n}={token}" for n, token in HOOK_TOKENS.items()))
+@contextmanager
+def running_pipeline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hook_tokens: dict[int, str], ingress: int, nginx: bool
+) -> Iterator[LocalPipeline]:
+    """``greenq up`` with two workers, accepting ``hook_tokens`` as webhook tokens."""
+    monkeypatch.setenv("GREENQ_TOKENS", ",".join(f"i{n}={token}" for n, token in hook_tokens.items()))
     options = UpOptions(
-        ingress=2, workers=2, port=free_port(), data_dir=tmp_path, nginx=True, log_dir=tmp_path / "logs"
+        ingress=ingress,
+        workers=2,
+        port=free_port(),
+        data_dir=tmp_path,
+        nginx=nginx,
+        log_dir=tmp_path / "logs",
     )
     local = LocalPipeline(options, out=io.StringIO())
     try:
@@ -49,6 +58,12 @@ def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalP
         yield local
     finally:
         local.stop()
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalPipeline]:
+    with running_pipeline(tmp_path, monkeypatch, HOOK_TOKENS, ingress=2, nginx=True) as local:
+        yield local
 
 
 def processed(redis: Redis) -> list[tuple[float, tuple[int, int]]]:

@@ -69,6 +69,9 @@ MESSAGE_TYPES = (
     "listResponseMessage",
     "interactiveButtons",
     "interactiveButtonsReply",
+    "interactiveButtonsResponse",
+    "orderMessage",
+    "productMessage",
 )
 #: Documented alternative spellings and the canonical typeMessage each must resolve to.
 MESSAGE_ALIASES = {
@@ -112,8 +115,12 @@ def example(name: str) -> dict[str, Any]:
 
 
 def expected_types(path: pathlib.Path) -> tuple[str, str | None]:
-    """(typeWebhook, canonical typeMessage) an example file's name promises."""
+    """(typeWebhook, canonical typeMessage) an example file's name promises.
+
+    Names are ``<typeWebhook>__<typeMessage or variant>[-<note>][__<note>]``.
+    """
     prefix, variant = path.stem.split("__", 1)
+    variant = variant.split("__", 1)[0]
     type_webhook = prefix
     if prefix == WRAPPER_PREFIX:
         type_webhook, variant = variant.split("_", 1)

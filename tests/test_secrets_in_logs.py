@@ -32,7 +32,7 @@ from starlette.testclient import TestClient
 
 import ingress.auth
 from greenq.procs import free_port
-from greenq.settings import IngressSettings
+from greenq.settings import DEFAULT_BODY_CAP_BYTES, IngressSettings
 from ingress.app import create_app
 from ingress.auth import TokenAuthenticator
 from ingress.errors import Unauthorized
@@ -138,10 +138,16 @@ def exercise(up: Pipeline, token: str) -> tuple[Counter[int], int, dict[str, str
         ("bearer", {"Authorization": f"Bearer {token}"}, SAMPLE),
         ("basic", {"Authorization": f"basic {token}"}, SAMPLE),
         ("invalid body, dead-lettered", {"Authorization": token}, b'{"typeWebhook": "stateInstanceChanged"}'),
+        ("body not JSON, dead-lettered", {"Authorization": token}, b"{nope"),
+        (
+            "body over the processing limit, dead-lettered",
+            {"Authorization": token},
+            b"{" + b" " * 2_000_000 + b"}",
+        ),
         ("token in the query too", {"Authorization": token}, SAMPLE),
     ]
-    # nginx (in front when installed) answers some refusals itself (a repeated Authorization, a body over
-    # its limit); the ingress answers the rest. Either way the token must appear in nobody's output.
+    # nginx (in front when installed) answers some refusals itself (a repeated Authorization); the ingress
+    # answers the rest, including nginx's over-cap 413 forwarded to it. The token must appear nowhere.
     refused: list[tuple[str, str, list[tuple[str, str]], bytes, set[int]]] = [
         ("wrong token", WEBHOOK, [("Authorization", "not-the-token")], SAMPLE, {401}),
         ("token with a suffix", WEBHOOK, [("Authorization", f"{token}x")], SAMPLE, {401}),
@@ -161,12 +167,11 @@ def exercise(up: Pipeline, token: str) -> tuple[Counter[int], int, dict[str, str
         ("as a header name", WEBHOOK, [(token, "x")], SAMPLE, {401}),
         ("in the query", f"{WEBHOOK}?token={token}", [], SAMPLE, {401}),
         ("in the path", f"{WEBHOOK}{token}", [("Authorization", token)], SAMPLE, {404}),
-        ("right token, body not JSON", WEBHOOK, [("Authorization", token)], b"{nope", {400}),
         (
-            "right token, body too large",
+            "right token, body over the hard cap",
             WEBHOOK,
             [("Authorization", token)],
-            b"{" + b" " * 2_000_000 + b"}",
+            b"{" + b" " * DEFAULT_BODY_CAP_BYTES + b"}",
             {413},
         ),
     ]
@@ -198,6 +203,7 @@ def test_the_scan_covers_real_output(capture: Capture) -> None:
     assert capture.by_ingress.total() >= capture.refused - 3  # at most 404, 413 and the repeat elsewhere
     assert '"message":"notification handled"' in capture.stderr
     assert '"message":"notification invalid"' in capture.stderr
+    assert '"message":"notification too_large"' in capture.stderr
     assert TOKEN_NAME in capture.stderr  # the token's name is what logs carry
     unauthorized = f'greenq_ingress_requests_total{{outcome="unauthorized"}} {capture.by_ingress[401]}.0'
     assert unauthorized in capture.metrics[capture.ingress_metrics_url]

@@ -106,7 +106,10 @@ def subprocess_env(redis_server: LocalRedis, **extra: str) -> dict[str, str]:
 
 @contextmanager
 def running_simulator(
-    instances: dict[int, str] | None = None, webhook_timeout: float = 2.0, webhook_pause: float = 0.1
+    instances: dict[int, str] | None = None,
+    webhook_timeout: float = 2.0,
+    webhook_pause: float = 0.1,
+    journal_rate: int = 0,
 ) -> Iterator[tuple[str, SimulatorControl]]:
     """A simulator on a thread of the test process: its apiUrl and a control client."""
     config = SimulatorConfig(
@@ -114,6 +117,7 @@ def running_simulator(
         port=free_port(),
         webhook_timeout=webhook_timeout,
         webhook_pause=webhook_pause,
+        journal_rate=journal_rate,
     )
     server = simulator_thread(config).start()
     control = SimulatorControl(server.url)

@@ -161,9 +161,11 @@ def test_status_command_human_and_json(cli: Cli, redis_conn: Redis) -> None:
         "scheduled",
         "started",
         "failed",
+        "failed_oldest_age_seconds",
         "workers",
         "dead_letters",
         "outcomes",
+        "memory",
         "read_at",
     }
     assert data["backlog"]["depth"] == 1

@@ -24,7 +24,8 @@ from greenq import keys
 from greenq.procs import free_port, stop_process
 from greenq.up import LocalPipeline, UpOptions
 from tests.conftest import sample_paths
-from tests.test_processes import poll, scrape
+from tests.support.processes import poll
+from tests.test_processes import scrape
 
 TOTAL = 2000
 STOP_AFTER = 800

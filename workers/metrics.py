@@ -1,7 +1,8 @@
 """Prometheus metrics of a worker process, served on its own HTTP port.
 
-Queue depth, backlog age, dead-letter size and live workers are read from Redis at scrape time, so they
-are right even when this worker is idle.
+Queue depth, backlog age, dead-letter size, live workers, RQ's failed registry and Redis memory against
+its ``maxmemory`` are read from Redis at scrape time (reads only, so they work while Redis is full), so
+they are right even when this worker is idle.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from redis import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from greenq import keys
+from greenq.failed_jobs import read_failed_jobs
+from greenq.redis_memory import RedisMemory, read_memory
 from greenq.status import read_backlog
 from workers.outcomes import Outcome
 
@@ -89,18 +92,36 @@ class RedisStateCollector(Collector):
         up = GaugeMetricFamily("greenq_redis_up", "1 if this worker reached Redis at scrape time.")
         try:
             depth, age, dead, workers = self._read()
+            failed = read_failed_jobs(self._redis, self._queue_name)
+            memory = self._memory()
         except RedisError:
             up.add_metric([], 0)
             yield up
             return
         up.add_metric([], 1)
         yield up
+        if memory is not None:
+            yield from _memory_gauges(memory)
+        yield _gauge("greenq_failed_jobs", "Jobs in RQ's failed registry.", failed.count, self._queue_name)
+        yield _gauge(
+            "greenq_failed_job_oldest_age_seconds",
+            "Seconds since the oldest job in RQ's failed registry failed (RQ deletes it after 7 days).",
+            failed.oldest_age_seconds,
+            self._queue_name,
+        )
         yield _gauge("greenq_queue_depth", "Jobs waiting in the queue.", depth, self._queue_name)
         yield _gauge(
             "greenq_queue_oldest_age_seconds", "Age of the oldest waiting job.", age, self._queue_name
         )
         yield GaugeMetricFamily("greenq_dead_letters", "Entries in the dead-letter stream.", value=dead)
         yield GaugeMetricFamily("greenq_workers_alive", "RQ workers registered for the queue.", value=workers)
+
+    def _memory(self) -> RedisMemory | None:
+        """None when this Redis refuses INFO (some managed services rename it): the other gauges stay."""
+        try:
+            return read_memory(self._redis)
+        except ResponseError:
+            return None
 
     def _read(self) -> tuple[int, float, int, int]:
         backlog = read_backlog(self._redis, self._queue_name)
@@ -109,6 +130,17 @@ class RedisStateCollector(Collector):
         pipe.scard(f"rq:workers:{self._queue_name}")
         dead, workers = pipe.execute()
         return backlog.depth, backlog.oldest_age_seconds, int(dead), int(workers)
+
+
+def _memory_gauges(memory: RedisMemory) -> Iterator[Metric]:
+    yield GaugeMetricFamily(
+        "greenq_redis_memory_used_bytes", "Redis used_memory (INFO memory).", value=memory.used_bytes
+    )
+    yield GaugeMetricFamily(
+        "greenq_redis_memory_max_bytes",
+        "Redis maxmemory (0 = no limit); at the limit noeviction refuses writes.",
+        value=memory.max_bytes,
+    )
 
 
 def _gauge(name: str, doc: str, value: float, queue: str) -> GaugeMetricFamily:

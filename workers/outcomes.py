@@ -1,4 +1,4 @@
-"""The five ways a notification's processing can end, and the log level each one is reported at."""
+"""The ways a notification's processing can end, and the log level each one is reported at."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ class Outcome(StrEnum):
     UNHANDLED = "unhandled"  # known type, no handler matched: acknowledged and dropped
     UNKNOWN_TYPE = "unknown_type"  # typeWebhook/typeMessage we have no schema for: kept for the operator
     INVALID = "invalid"  # schema violation or unreadable body: dead letter
+    TOO_LARGE = "too_large"  # body over the processing limit: stored whole in the dead letter, not parsed
     FAILED = "failed"  # a handler kept raising after all retries: dead letter
     DUPLICATE = "duplicate"  # already processed within the dedup window (a resend): dropped
 
@@ -24,7 +25,7 @@ class Outcome(StrEnum):
     @property
     def is_dead_letter(self) -> bool:
         """Outcomes whose notification is kept in the dead-letter stream."""
-        return self in (Outcome.INVALID, Outcome.FAILED, Outcome.UNKNOWN_TYPE)
+        return self in (Outcome.INVALID, Outcome.TOO_LARGE, Outcome.FAILED, Outcome.UNKNOWN_TYPE)
 
 
 _LEVELS = {
@@ -32,6 +33,7 @@ _LEVELS = {
     Outcome.UNHANDLED: logging.DEBUG,
     Outcome.UNKNOWN_TYPE: logging.WARNING,
     Outcome.INVALID: logging.ERROR,
+    Outcome.TOO_LARGE: logging.ERROR,
     Outcome.FAILED: logging.ERROR,
     Outcome.DUPLICATE: logging.INFO,
 }

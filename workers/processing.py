@@ -1,10 +1,10 @@
-"""Turning one job's batch of envelopes into per-notification outcomes, committed in one transaction.
+"""Turning one job's batch of envelopes into per-notification outcomes, committed exactly once.
 
-Each notification is parsed, validated, deduplicated, routed and handled on its own: a bad one never fails
-or repeats its neighbours. Everything a batch writes to Redis (handlers' buffered writes, dead letters,
-retry jobs, dedup markers, outcome counts) is queued on one MULTI/EXEC pipeline and committed together,
-in one round trip, before any outcome is counted or logged. A worker killed mid-batch therefore commits
-nothing, and RQ re-runs the job (see ``JOB_RETRIES``).
+Each notification is read, validated, claimed, routed and handled on its own: a bad one (even a body too
+deep to re-encode) never fails or repeats its neighbours. Everything a batch writes to Redis (handlers'
+buffered writes, dead letters, retry jobs, claims, outcome counts) is committed together in one MULTI/EXEC
+(``workers.commit``) before any outcome is counted or logged. A worker killed mid-batch commits nothing and
+RQ re-runs the job; a job re-run after its commit finds its claims and does nothing (``workers.claims``).
 """
 
 from __future__ import annotations
@@ -12,53 +12,42 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
 
 import orjson
 from redis import Redis
 from redis.client import Pipeline
+from redis.exceptions import RedisError
+from rq import get_current_job
 
 from greenq import keys
 from greenq.contract import Envelope, EnvelopeError
 from greenq.jobqueue import NotificationQueue
 from greenq.logs import fields
 from greenq.settings import WorkerSettings
+from workers.body import read_body
+from workers.claims import Claimed, claim_for
+from workers.commit import WriteFailure, commit_batch
 from workers.context import HandlerContext
 from workers.deadletter import DeadLetter, DeadLetterStore
-from workers.dedup import Deduplicator, identity
+from workers.dedup import identity
+from workers.items import Item, Result
 from workers.metrics import WorkerMetrics
-from workers.notification import Notification, unwrap
+from workers.notification import Notification
 from workers.outcomes import Outcome
+from workers.reporting import Reporter, notification_ids
 from workers.router import Route, Router
-from workers.validation import NotificationValidator, Verdict
+from workers.validation import NotificationValidator
 
 log = logging.getLogger("greenq.worker")
 
-#: What happened to one notification: a final outcome, or None when it went back for a retry.
-Result = Outcome | None
+__all__ = ["Item", "Processor", "Result"]
 
-
-@dataclass
-class Item:
-    """One notification on its way through a batch."""
-
-    envelope: Envelope
-    started: float
-    data: Any = None
-    verdict: Verdict | None = None
-    identity: str | None = None
-    reasons: tuple[str, ...] = ()
-    result: Result = None
-    retry_in: float | None = None
-
-    @property
-    def type_webhook(self) -> str | None:
-        if self.verdict is not None:
-            return self.verdict.type_webhook
-        value = self.data.get("typeWebhook") if isinstance(self.data, dict) else None
-        return value if isinstance(value, str) else None
+#: Deeper bodies are invalid: GREEN API's are a handful of levels deep, and orjson cannot re-encode (for a
+#: handler or a log line) what is nested more than ~250 levels.
+MAX_NESTING = 64
 
 
 class Processor:
@@ -79,13 +68,13 @@ class Processor:
         self._metrics = metrics
         self._dead_letters = DeadLetterStore(redis)
         self._queue = NotificationQueue(redis)
-        self._dedup = Deduplicator(redis, settings.dedup_window_seconds)
+        self._reporter = Reporter(metrics)
         self._handler_log = logging.getLogger("greenq.handlers")
 
     def process_batch(self, batch: object) -> dict[str, int]:
         """Outcome counts for the batch (``retrying`` for notifications sent back)."""
         items = self.process_items(batch if isinstance(batch, list) else [batch])
-        return dict(Counter(item.result.value if item.result else "retrying" for item in items))
+        return dict(Counter(_summary(item) for item in items))
 
     def process(self, envelope: Envelope) -> Result:
         """One notification as a batch of one (tools and benchmarks)."""
@@ -94,70 +83,82 @@ class Processor:
     def process_items(self, wires: Sequence[object]) -> list[Item]:
         """The batch's items after their outcomes are committed, counted and logged."""
         self._metrics.batch_size.observe(len(wires))
-        items = [self._read(wire) for wire in wires]
-        self._mark_duplicates(items)
-        writes = self._redis.pipeline(transaction=True)
-        writes.multi()  # explicit MULTI up front: RQ's enqueue(pipeline=...) expects an open transaction
+        job = get_current_job()
+        origin = job.id if job is not None else f"{time.time_ns()}"
+        read = [self._read(wire, f"{origin}:{index}") for index, wire in enumerate(wires)]
+        items, refused = commit_batch(self._redis, read, self._decide)
+        for failure in refused:
+            self._record_refused(failure)
         for item in items:
-            self._decide(item, writes)
-        self._count_outcomes(items, writes)
-        writes.execute()
-        for item in items:
-            self._report(item)
+            self._reporter.report(item)
         return items
 
-    # Phase 1: parse and validate, no I/O.
+    # Phase 1: parse and validate, no I/O. Anything unexpected makes the item invalid, never the batch.
 
-    def _read(self, wire: object) -> Item:
+    def _read(self, wire: object, origin: str) -> Item:
         started = time.perf_counter()
         try:
             envelope = Envelope.from_wire(wire)
         except EnvelopeError as error:
             # Not ours to parse: keep what we got as the body, so nothing disappears.
-            kept = Envelope(body=orjson.dumps(wire, default=str).decode(), source="replay")
-            return Item(kept, started, reasons=(f"malformed envelope: {error}",), result=Outcome.INVALID)
-        item = Item(envelope, started)
+            kept = Envelope(body=_text_of(wire), source="replay", request_id=origin)
+            return self._unreadable(kept, started, f"malformed envelope: {error}")
         try:
-            item.data = unwrap(orjson.loads(envelope.body))
-        except orjson.JSONDecodeError as error:
-            item.reasons, item.result = (f"body is not valid JSON: {str(error)[:200]}",), Outcome.INVALID
+            return self._validate(envelope, started)
+        except Exception as error:  # e.g. RecursionError explaining a pathological body
+            log.exception("notification could not be validated", extra=fields(origin=origin))
+            return self._unreadable(envelope, started, f"could not be validated: {type(error).__name__}")
+
+    def _validate(self, envelope: Envelope, started: float) -> Item:
+        reading = read_body(envelope)
+        if reading.outcome is not None:  # not a JSON object, or too large to parse: dead letter
+            return self._unreadable(envelope, started, reading.reason, reading.outcome)
+        data = reading.data
+        if _nested_deeper_than(envelope.body, data, MAX_NESTING):
+            item = self._unreadable(envelope, started, f"body is nested deeper than {MAX_NESTING} levels")
+            item.data = _top_level_scalars(data)
             return item
-        item.verdict = self._validator.validate(item.data)
-        if item.verdict.status != "valid":
-            item.reasons = item.verdict.errors
-            item.result = Outcome.INVALID if item.verdict.status == "invalid" else Outcome.UNKNOWN_TYPE
-        else:
-            item.identity = identity(item.data)
+        verdict = self._validator.validate(data)
+        valid = verdict.status == "valid" and isinstance(data, dict)
+        content = identity(data, envelope.body) if valid else None
+        item = Item(envelope, started, claim_for(envelope, content, self._settings.dedup_window_seconds))
+        item.data, item.verdict = data, verdict
+        if verdict.status != "valid":
+            item.reasons = verdict.errors
+            item.result = Outcome.INVALID if verdict.status == "invalid" else Outcome.UNKNOWN_TYPE
         return item
 
-    # Phase 2: one round trip to find resends.
+    def _unreadable(
+        self, envelope: Envelope, started: float, reason: str, outcome: Outcome = Outcome.INVALID
+    ) -> Item:
+        claim = claim_for(envelope, None, self._settings.dedup_window_seconds)
+        return Item(envelope, started, claim, reasons=(reason,), result=outcome)
 
-    def _mark_duplicates(self, items: list[Item]) -> None:
-        """First-time notifications whose identity was already processed (or repeats within the batch)."""
-        if not self._dedup.enabled:
-            return
-        candidates = [item for item in items if item.identity and _is_first_delivery(item.envelope)]
-        seen = self._dedup.seen([item.identity for item in candidates if item.identity])
-        in_batch: set[str] = set()
-        for item, already in zip(candidates, seen, strict=True):
-            assert item.identity is not None
-            if already or item.identity in in_batch:
-                item.result = Outcome.DUPLICATE
-            in_batch.add(item.identity)
+    # Phase 2 (inside the commit): claim, route and handle, queueing every write on the item.
 
-    # Phase 3: route and handle, queueing every write on the batch's transaction.
+    def _decide(self, item: Item) -> None:
+        try:
+            self._decide_claimed(item)
+        except Exception as error:  # greenq's or the router's bug: keep the notification for a replay
+            log.exception("processing a notification raised", extra=fields(**notification_ids(item.data)))
+            item.writes.clear()
+            item.result, item.reasons = (
+                Outcome.FAILED,
+                (f"processing raised {type(error).__name__}: {error}",),
+            )
+            self._dead_letter(item)
+        item.queue(None, item.claim.command(item.claimed, self._settings.dedup_window_seconds), {})
 
-    def _decide(self, item: Item, writes: Pipeline) -> None:
-        if item.result is Outcome.DUPLICATE:
+    def _decide_claimed(self, item: Item) -> None:
+        if item.claimed is Claimed.RESEND:
+            item.result = Outcome.DUPLICATE
             return
         if item.result is not None:  # invalid or unknown type
-            self._dead_letter(item, writes)
+            self._dead_letter(item)
             return
-        # A valid verdict always names its type, and every valid item got an identity in phase 1.
+        # A valid verdict always names its type.
         assert item.verdict is not None
         assert item.verdict.type_webhook is not None
-        assert item.identity is not None
-        self._dedup.mark_in(writes, item.identity)
         notification = Notification(
             item.data, item.verdict.type_webhook, item.verdict.type_message, item.envelope
         )
@@ -165,28 +166,29 @@ class Processor:
         if not routes:
             item.result = Outcome.UNHANDLED
             return
-        failed = self._run_handlers(notification, routes, writes)
+        failed = self._run_handlers(item, notification, routes)
         if not failed:
             item.result = Outcome.HANDLED
-        elif item.envelope.attempt <= self._settings.max_retries:
+            return
+        item.reasons = tuple(f"handler {name} raised {error}" for name, error in failed.items())
+        if item.envelope.attempt <= self._settings.max_retries:
             item.retry_in = self._settings.backoff_for(item.envelope.attempt)
-            self._queue.enqueue([item.envelope.next_attempt(tuple(failed))], item.retry_in, pipeline=writes)
-            item.reasons = tuple(f"handler {name} raised {error}" for name, error in failed.items())
-        else:
-            item.result = Outcome.FAILED
-            item.reasons = tuple(f"handler {name} raised {error}" for name, error in failed.items())
-            # A replay of this dead letter re-runs only the handlers that failed.
-            item.envelope = replace(item.envelope, pending_handlers=tuple(failed))
-            self._dead_letter(item, writes)
+            with self._recording(item) as recorder:
+                self._queue.enqueue(
+                    [item.envelope.next_attempt(tuple(failed))], item.retry_in, pipeline=recorder
+                )
+            return
+        item.result = Outcome.FAILED
+        # A replay of this dead letter re-runs only the handlers that failed.
+        item.envelope = replace(item.envelope, pending_handlers=tuple(failed))
+        self._dead_letter(item)
 
     def _routes_for(self, notification: Notification) -> list[Route]:
         routes = self._router.match(notification)
         pending = notification.envelope.pending_handlers
         return routes if pending is None else [route for route in routes if route.name in pending]
 
-    def _run_handlers(
-        self, notification: Notification, routes: list[Route], writes: Pipeline
-    ) -> dict[str, str]:
+    def _run_handlers(self, item: Item, notification: Notification, routes: list[Route]) -> dict[str, str]:
         """Run each handler with its own write buffer; keep the buffer only if the handler returned."""
         failed: dict[str, str] = {}
         for route in routes:
@@ -200,92 +202,96 @@ class Processor:
                     "handler raised",
                     exc_info=True,
                     extra=fields(
-                        **_identity(notification.data),
+                        **notification_ids(notification.data),
                         handler=route.name,
                         attempt=notification.envelope.attempt,
                     ),
                 )
                 continue
             for args, options in buffer.command_stack:
-                writes.pipeline_execute_command(*args, **options)
+                item.queue(route.name, args, options)
         return failed
 
-    def _dead_letter(self, item: Item, writes: Pipeline) -> None:
+    def _dead_letter(self, item: Item) -> None:
+        with self._recording(item) as recorder:
+            self._dead_letters.add_in(recorder, self._letter_for(item))
+
+    @contextmanager
+    def _recording(self, item: Item) -> Iterator[Pipeline]:
+        """A pipeline that only records: greenq's own writes for ``item``, queued on its commit."""
+        recorder = self._redis.pipeline(transaction=True)
+        recorder.multi()  # RQ's enqueue(pipeline=...) expects an open transaction
+        yield recorder
+        for args, options in recorder.command_stack:
+            item.queue(None, args, options)
+
+    def _letter_for(self, item: Item) -> DeadLetter:
         assert item.result is not None
-        letter = DeadLetter(
+        return DeadLetter(
             outcome=item.result,
             reasons=item.reasons,
             envelope=item.envelope,
             type_webhook=item.type_webhook,
-            id_instance=_identity(item.data).get("idInstance"),
-        )
-        self._dead_letters.add_in(writes, letter)
-
-    def _count_outcomes(self, items: list[Item], writes: Pipeline) -> None:
-        counts = Counter(item.result.value for item in items if item.result is not None)
-        for outcome, count in counts.items():
-            writes.hincrby(keys.OUTCOME_COUNTS, outcome, count)
-
-    # Phase 4: after the commit, count and log.
-
-    def _report(self, item: Item) -> None:
-        seconds = time.perf_counter() - item.started
-        type_webhook = item.type_webhook
-        if item.result is None:
-            self._report_retry(item, type_webhook)
-            return
-        outcome = item.result
-        self._metrics.count(type_webhook, outcome, seconds)
-        if not log.isEnabledFor(outcome.log_level):
-            return
-        record: dict[str, Any] = {
-            **_identity(item.data),
-            "typeWebhook": type_webhook,
-            "outcome": outcome.value,
-            "request_id": item.envelope.request_id,
-            "received_at": item.envelope.received_at,
-            "source": item.envelope.source,
-            "attempt": item.envelope.attempt,
-        }
-        if item.verdict is not None and item.verdict.type_message is not None:
-            record["typeMessage"] = item.verdict.type_message
-        if item.reasons:
-            record["errors"] = list(item.reasons)
-        record["notification"] = item.data if item.data is not None else item.envelope.body
-        log.log(outcome.log_level, f"notification {outcome.value}", extra=fields(**record))
-
-    def _report_retry(self, item: Item, type_webhook: str | None) -> None:
-        self._metrics.retries.labels(type_webhook=self._metrics.type_label(type_webhook)).inc()
-        log.warning(
-            "notification sent back for retry",
-            extra=fields(
-                **_identity(item.data),
-                typeWebhook=type_webhook,
-                outcome="retrying",
-                attempt=item.envelope.attempt,
-                retry_in_seconds=item.retry_in,
-                errors=list(item.reasons),
-                request_id=item.envelope.request_id,
-            ),
+            id_instance=notification_ids(item.data).get("idInstance"),
         )
 
+    # Phase 3: after the commit, an item whose writes Redis partly refused becomes a `failed` dead letter.
 
-def _is_first_delivery(envelope: Envelope) -> bool:
-    """Retries and operator replays re-run a notification on purpose; only first deliveries are checked."""
-    return envelope.attempt == 1 and envelope.source != "replay"
+    def _record_refused(self, failure: WriteFailure) -> None:
+        """The rest of its writes were applied, so a blind retry could apply them twice: a human decides."""
+        item = failure.item
+        counted = item.result
+        handlers = tuple(sorted({owner for owner, _ in failure.errors if owner is not None}))
+        item.reasons = tuple(
+            f"Redis refused a write of {owner or 'greenq'} inside the commit: {type(error).__name__}:"
+            f" {error}; the item's other writes were applied"
+            for owner, error in failure.errors
+        )
+        item.result, item.retry_in = Outcome.FAILED, None
+        if handlers:
+            item.envelope = replace(item.envelope, pending_handlers=handlers)
+        try:
+            with self._redis.pipeline(transaction=True) as pipe:
+                if counted is not None:
+                    pipe.hincrby(keys.OUTCOME_COUNTS, counted.value, -1)
+                pipe.hincrby(keys.OUTCOME_COUNTS, Outcome.FAILED.value, 1)
+                self._dead_letters.add_in(pipe, self._letter_for(item))
+                pipe.execute()
+        except RedisError:
+            log.exception(
+                "could not dead-letter a partly refused commit",
+                extra=fields(**notification_ids(item.data), errors=list(item.reasons)),
+            )
 
 
-def _identity(data: object) -> dict[str, Any]:
-    """idInstance, idMessage and typeMessage of a notification, where present and readable."""
+def _summary(item: Item) -> str:
+    if item.already_committed:
+        return "already_committed"
+    return item.result.value if item.result is not None else "retrying"
+
+
+def _text_of(wire: object) -> str:
+    try:
+        return orjson.dumps(wire, default=str).decode()
+    except TypeError:
+        return f"<unencodable {type(wire).__name__}>"
+
+
+def _nested_deeper_than(body: str, data: object, limit: int) -> bool:
+    """True if ``data`` nests containers deeper than ``limit`` (a cheap count rules most bodies out)."""
+    if body.count("[") + body.count("{") <= limit:
+        return False
+    stack: list[tuple[object, int]] = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def _top_level_scalars(data: object) -> object:
     if not isinstance(data, dict):
-        return {}
-    found: dict[str, Any] = {}
-    instance = data.get("instanceData")
-    if isinstance(instance, dict) and isinstance(instance.get("idInstance"), int):
-        found["idInstance"] = instance["idInstance"]
-    if isinstance(data.get("idMessage"), str):
-        found["idMessage"] = data["idMessage"]
-    message = data.get("messageData")
-    if isinstance(message, dict) and isinstance(message.get("typeMessage"), str):
-        found["typeMessage"] = message["typeMessage"]
-    return found
+        return None
+    return {key: value for key, value in data.items() if not isinstance(value, dict | list)}

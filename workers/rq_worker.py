@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from rq import SimpleWorker
 from rq.executions import Execution
 from rq.job import Job
 from rq.queue import Queue
+from rq.registry import StartedJobRegistry
+from rq.utils import as_text
 from rq.worker import WorkerStatus
 
 from greenq.dlq import trim_dead_letters
@@ -61,6 +63,18 @@ class GreenqWorker(SimpleWorker):
         """How long a running job stays 'alive' without a fresh heartbeat."""
         return self.abandoned_after
 
+    def handle_job_success(
+        self, job: Job, queue: Queue, started_job_registry: StartedJobRegistry, execution: Execution
+    ) -> None:
+        """RQ's success step, after forgetting executions of dead workers that RQ would fail to load.
+
+        RQ keeps a dead execution's id in the job's execution registry for 60 s after its record expired;
+        deleting the finished job (``result_ttl=0``) loads every listed execution and raised "Execution ...
+        not found" for a job recovered within that minute: the job was retried although it had committed.
+        """
+        _forget_dead_executions(job)
+        super().handle_job_success(job, queue, started_job_registry, execution)
+
     def execute_job(self, job: Job, queue: Queue) -> None:
         """Run the job in this process while a thread keeps its heartbeat fresh."""
         execution = self.prepare_execution(job)
@@ -83,3 +97,16 @@ class GreenqWorker(SimpleWorker):
                 self.maintain_heartbeats(job, execution)
             except Exception:  # a missed beat only risks an early, deduplicated re-run; never kill the job
                 self.log.warning("could not refresh the heartbeat of job %s", job.id, exc_info=True)
+
+
+def _forget_dead_executions(job: Job) -> None:
+    """Drop ids from the job's execution registry whose execution record no longer exists."""
+    registry = job.execution_registry
+    listed = [as_text(id_) for id_ in cast(list[bytes], job.connection.zrange(registry.key, 0, -1))]
+    dead = [
+        execution_id
+        for execution_id in listed
+        if not job.connection.exists(Execution(execution_id, job.id, job.connection).key)
+    ]
+    if dead:
+        job.connection.zrem(registry.key, *dead)

@@ -8,7 +8,6 @@ registry. ``workers.rq_worker`` adds the fast recovery of a killed worker's job.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, replace
 
 from prometheus_client import CollectorRegistry, start_http_server
@@ -23,6 +22,7 @@ from greenq.settings import WorkerSettings
 from workers import jobs
 from workers.metrics import RedisStateCollector, WorkerMetrics
 from workers.processing import Processor
+from workers.redis_outage import RedisOutage
 from workers.router import load_router
 from workers.rq_worker import GreenqWorker
 from workers.validation import NotificationValidator
@@ -71,8 +71,9 @@ def _make_worker(settings: WorkerSettings, redis: Redis, name: str | None) -> Gr
 def run_worker(settings: WorkerSettings, burst: bool = False, name: str | None = None) -> bool:
     """Run until stopped (or, in burst mode, until the queue is empty). True if any job ran.
 
-    RQ's work loop gives up when Redis disappears at the wrong moment; this loop then waits for Redis
-    (capped backoff, one log line when it goes and one when it is back) and starts a fresh RQ worker.
+    RQ's work loop gives up when Redis disappears or fills up at the wrong moment; this loop then waits
+    until Redis takes writes again (:class:`RedisOutage`: capped backoff, a bounded number of log lines)
+    and starts a fresh RQ worker, whose maintenance re-queues a job the old one left in ``rq:wip``.
     """
     runtime = build_runtime(settings, name=name)
     if settings.metrics_port:
@@ -88,33 +89,20 @@ def run_worker(settings: WorkerSettings, burst: bool = False, name: str | None =
     )
     # RQ logs four INFO lines per job; greenq's own records cover each notification, so RQ says less.
     rq_level = "DEBUG" if settings.log_level == "DEBUG" else "WARNING"
+    outage = RedisOutage(worker=runtime.worker.name)
     worked = False
     while True:
+        error: RedisError | None = None
         try:
             worked |= bool(
                 runtime.worker.work(
                     burst=burst, logging_level=rq_level, with_scheduler=settings.with_scheduler
                 )
             )
-        except RedisError as error:
-            log.error(
-                "worker lost Redis", extra=fields(worker=runtime.worker.name, error=type(error).__name__)
-            )
+        except RedisError as raised:
+            error = raised
         if burst or runtime.worker.stop_requested:
             return worked
-        _wait_for_redis(runtime.redis)
+        outage.failed(error)
+        outage.wait(runtime.redis)
         runtime = replace(runtime, worker=_make_worker(settings, runtime.redis, name=None))
-
-
-def _wait_for_redis(redis: Redis, cap: float = 10.0) -> None:
-    """Block until Redis answers a PING, backing off up to ``cap`` seconds between tries."""
-    delay = 0.5
-    while True:
-        try:
-            redis.ping()
-        except RedisError:
-            time.sleep(delay)
-            delay = min(cap, delay * 2)
-            continue
-        log.info("worker reconnected to Redis; restarting the work loop")
-        return

@@ -12,6 +12,7 @@ Routers to point ``GREENQ_ROUTER`` at: ``default_router`` (stream sink), ``journ
 from __future__ import annotations
 
 import logging
+from typing import Final
 
 from greenq import keys
 from greenq.logs import fields
@@ -21,10 +22,23 @@ from workers.router import Handler, Router
 
 journal = logging.getLogger("greenq.journal")
 
+#: What a stream entry costs beyond its body (ids, the other fields, listpack headers), per
+#: ``python -m bench.memory``: ~200 B measured, rounded up.
+ENTRY_OVERHEAD_BYTES: Final = 256
+
+
+def stream_cap(body_bytes: int, max_entries: int, max_bytes: int) -> int:
+    """MAXLEN for an entry of ``body_bytes``: as many such entries as fit ``max_bytes``, at most
+    ``max_entries``. Trimming is approximate (whole listpack nodes) and sizes vary between entries, so a
+    stream holds about ``max_bytes``, never more than about twice that."""
+    return max(1, min(max_entries, max_bytes // (body_bytes + ENTRY_OVERHEAD_BYTES)))
+
 
 def stream_sink(notification: Notification, ctx: HandlerContext) -> None:
-    """Append the notification (its original body text) to its typeWebhook's stream, capped approximately."""
+    """Append the notification (its original body text) to its typeWebhook's stream, capped by a count
+    and a byte budget (``GREENQ_STREAM_MAXLEN``, ``GREENQ_STREAM_MAX_BYTES``)."""
     envelope = notification.envelope
+    settings = ctx.settings
     ctx.writes.xadd(
         keys.event_stream(notification.type_webhook),
         {
@@ -36,7 +50,7 @@ def stream_sink(notification: Notification, ctx: HandlerContext) -> None:
             "request_id": envelope.request_id,
             "source": envelope.source,
         },
-        maxlen=ctx.settings.stream_maxlen,
+        maxlen=stream_cap(len(envelope.body.encode()), settings.stream_maxlen, settings.stream_max_bytes),
         approximate=True,
     )
 

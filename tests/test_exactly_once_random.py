@@ -1,0 +1,263 @@
+"""Randomized schedules under random faults; the exactly-once invariant is checked from Redis after each.
+
+Long-lived parts are shared by every seed: two real ``greenq ingress`` processes (B talks to Redis through a
+fault proxy), one in-process RQ worker whose processor talks to Redis through another proxy. Per seed:
+FLUSHALL, a random schedule (``tests.support.schedule``: messages, state changes, quota notices without a
+timestamp, retried and failing handlers, poison and unknown bodies, copies through the other ingress,
+resends after a drain), and random faults: the ingress's EXEC reply lost (503, write landed; GREEN API
+resends), the worker's commit reply lost, the worker's claim read dropped, and a crash (the batch aborted)
+at a named checkpoint. Then: outcomes, effects and dead letters exactly as expected, queue drained, RQ's
+failed registry empty. ``GREENQ_RANDOM_SEEDS`` / ``GREENQ_RANDOM_FIRST_SEED`` choose the seeds;
+``GREENQ_RANDOM_TALLY=<file>`` writes the figures.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import cast
+
+import httpx2 as httpx
+import orjson
+import pytest
+from prometheus_client import CollectorRegistry
+from redis import Redis
+from rq import Queue
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry
+
+from greenq import checkpoints, keys
+from greenq.contract import QUEUE_NAME, SERIALIZER
+from greenq.local_redis import LocalRedis
+from greenq.procs import free_port, wait_for_port
+from greenq.settings import WorkerSettings
+from tests.conftest import TOKEN, load_sample
+from tests.support.effects import effects
+from tests.support.processes import clean_env, kill_group, start
+from tests.support.redis_proxy import Fault, RedisProxy
+from tests.support.schedule import MAX_RETRIES, Planned, Schedule, expected_effects, expected_outcomes, plan
+from workers import jobs
+from workers.deadletter import DeadLetterStore
+from workers.metrics import WorkerMetrics
+from workers.processing import Processor
+from workers.router import load_router
+from workers.rq_worker import GreenqWorker
+from workers.validation import NotificationValidator
+
+SEEDS = int(os.environ.get("GREENQ_RANDOM_SEEDS", "500"))
+FIRST_SEED = int(os.environ.get("GREENQ_RANDOM_FIRST_SEED", "0"))
+CRASH_POINTS = (checkpoints.HANDLERS_RAN, checkpoints.COMMITTED, checkpoints.RETRY_SCHEDULED)
+MESSAGE = load_sample("incomingMessageReceived__textMessage.json")
+STATE = load_sample("stateInstanceChanged__default.json")
+QUOTA = load_sample("quotaExceeded__default.json")
+
+
+class QuietWorker(GreenqWorker):
+    """No pub/sub command listener: stopping its thread costs 0.1 s per burst, twice per seed."""
+
+    def subscribe(self) -> None:
+        pass
+
+    def unsubscribe(self) -> None:
+        pass
+
+
+class SimulatedCrash(RuntimeError):
+    """Raised at a checkpoint: the batch stops there, as if the worker died; RQ re-runs the job."""
+
+
+@dataclass
+class Rig:
+    redis: Redis
+    ingress_urls: list[str]
+    ingress_proxy: RedisProxy
+    worker_proxy: RedisProxy
+    worker: GreenqWorker
+    client: httpx.Client
+    tally: Counter[str] = field(default_factory=Counter)
+
+
+@pytest.fixture
+def rig(redis_server: LocalRedis, worker_settings: WorkerSettings) -> Iterator[Rig]:
+    ingress_proxy = RedisProxy("127.0.0.1", redis_server.port)
+    worker_proxy = RedisProxy("127.0.0.1", redis_server.port)
+    ports = [free_port(), free_port()]
+    urls = [redis_server.url, ingress_proxy.url(redis_server.password)]
+    ingresses = [
+        start(
+            ["ingress", "--port", str(port)],
+            clean_env(
+                GREENQ_REDIS_URL=url,
+                GREENQ_TOKENS=f"tests={TOKEN}",
+                GREENQ_REDIS_SOCKET_TIMEOUT="2",
+                GREENQ_BATCH_BACKLOG_DELAY_MS="0",  # requests come one at a time: never linger
+            ),
+        )
+        for port, url in zip(ports, urls, strict=True)
+    ]
+    direct = Redis.from_url(redis_server.url)
+    settings = worker_settings.model_copy(
+        update={"router": "tests.support.effects:router", "max_retries": MAX_RETRIES, "retry_backoff": [0.0]}
+    )
+    validator = NotificationValidator()
+    metrics = WorkerMetrics.create(CollectorRegistry(), validator.known_webhook_types)
+    proxied = Redis.from_url(worker_proxy.url(redis_server.password), socket_timeout=5)
+    jobs.bind(Processor(settings, proxied, load_router(settings.router), validator, metrics))
+    worker = QuietWorker(
+        [Queue(QUEUE_NAME, connection=direct, serializer=SERIALIZER)],
+        connection=direct,
+        serializer=SERIALIZER,
+        abandoned_after=5,
+        maintenance_interval=1,
+    )
+    try:
+        for port, process in zip(ports, ingresses, strict=True):
+            wait_for_port("127.0.0.1", port, 30, process)
+        with httpx.Client(timeout=10) as client:
+            yield Rig(
+                direct,
+                [f"http://127.0.0.1:{port}" for port in ports],
+                ingress_proxy,
+                worker_proxy,
+                worker,
+                client,
+            )
+    finally:
+        checkpoints.install(None)
+        jobs.bind(None)
+        for process in ingresses:
+            kill_group(process, signal.SIGTERM)
+        ingress_proxy.close()
+        worker_proxy.close()
+
+
+@pytest.mark.slow
+def test_random_schedules_under_faults_keep_every_effect_exactly_once(rig: Rig) -> None:
+    for seed in range(FIRST_SEED, FIRST_SEED + SEEDS):
+        try:
+            run_seed(rig, seed)
+        except AssertionError as error:
+            raise AssertionError(
+                f"seed {seed} failed (GREENQ_RANDOM_FIRST_SEED={seed} GREENQ_RANDOM_SEEDS=1): {error}"
+            ) from error
+    rig.tally["seeds"] = SEEDS
+    report = dict(sorted(rig.tally.items()))
+    print(f"exactly-once random schedules: {report}")
+    if tally_path := os.environ.get("GREENQ_RANDOM_TALLY"):
+        Path(tally_path).write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    assert rig.tally["faults_fired"] >= SEEDS // 2  # the faults really fired, often
+
+
+def run_seed(rig: Rig, seed: int) -> None:
+    rig.redis.flushall()
+    rng = random.Random(seed)
+    schedule = plan(seed, MESSAGE, STATE, QUOTA)
+    faults = arm_faults(rig, rng, schedule)
+    for round_ in (0, 1):
+        for notification, ingress in schedule.deliveries(round_):
+            deliver(rig, notification, ingress, faults)
+        drain(rig)
+    checkpoints.install(None)
+    fired = [kind for kind, fault in faults.items() if fault.fired.is_set()]
+    rig.tally.update(f"fault:{kind}" for kind in fired)
+    rig.tally["faults_fired"] += len(fired)
+    rig.tally["notifications"] += len(schedule.notifications)
+    check(rig, schedule, fired)
+
+
+def arm_faults(rig: Rig, rng: random.Random, schedule: Schedule) -> dict[str, Fault]:
+    """Faults for this seed, by kind; each fires at most once (a crash is a checkpoint hook)."""
+    for proxy in (rig.ingress_proxy, rig.worker_proxy):
+        proxy.faults.clear()
+    faults: dict[str, Fault] = {}
+    if rng.random() < 0.5:
+        faults["ingress-exec-reply-lost"] = rig.ingress_proxy.add(
+            Fault("EXEC", "drop", nth=rng.randint(1, 3))
+        )
+    if rng.random() < 0.4:
+        faults["worker-commit-reply-lost"] = rig.worker_proxy.add(
+            Fault("EXEC", "drop", nth=rng.randint(1, 3))
+        )
+    if rng.random() < 0.3:
+        faults["worker-claim-read-dropped"] = rig.worker_proxy.add(
+            Fault("MGET", "drop", nth=rng.randint(1, 3))
+        )
+    if rng.random() < 0.5:
+        point, nth = rng.choice(CRASH_POINTS), rng.randint(1, 3)
+        faults[f"crash-at-{point}"] = crash = Fault(point, "drop")
+        checkpoints.install(crash_hook(point, nth, crash))
+    return faults
+
+
+def crash_hook(point: str, nth: int, record: Fault) -> checkpoints.Hook:
+    reached = Counter[str]()
+
+    def hook(name: str) -> None:
+        reached[name] += 1
+        if name == point and reached[name] == nth:
+            record.fired.set()
+            raise SimulatedCrash(f"simulated crash at {point} #{nth}")
+
+    return hook
+
+
+def deliver(rig: Rig, notification: Planned, ingress: int, faults: dict[str, Fault]) -> None:
+    """POST until 200, like GREEN API (which resends a non-200 a minute later)."""
+    for _ in range(5):
+        landed_before = _landed(faults)
+        status = rig.client.post(
+            f"{rig.ingress_urls[ingress]}/green-api/webhook/",
+            content=notification.body,
+            headers={"Authorization": TOKEN},
+        ).status_code
+        rig.tally[f"status_{status}"] += 1
+        if status == 200:
+            notification.accepted += 1
+            return
+        assert status == 503, status
+        if _landed(faults) > landed_before:
+            notification.accepted += 1  # the proxy let this write reach Redis and dropped only the reply
+    raise AssertionError(f"{notification.key} never got a 200")
+
+
+def _landed(faults: dict[str, Fault]) -> int:
+    fault = faults.get("ingress-exec-reply-lost")
+    return int(fault is not None and fault.fired.is_set())
+
+
+def drain(rig: Rig) -> None:
+    for _ in range(10):
+        rig.worker.work(burst=True, with_scheduler=False, logging_level="CRITICAL")
+        if Queue(QUEUE_NAME, connection=rig.redis, serializer=SERIALIZER).count == 0:
+            return
+    raise AssertionError("the queue did not drain")
+
+
+def check(rig: Rig, schedule: Schedule, fired: list[str]) -> None:
+    redis = rig.redis
+    raw = cast(dict[bytes, bytes], redis.hgetall(keys.OUTCOME_COUNTS))
+    outcomes = +Counter({key.decode(): int(value) for key, value in raw.items()})
+    seen_effects = Counter(effects(redis))
+    letters = Counter(letter.outcome.value for letter in DeadLetterStore(redis).entries())
+    wanted_effects = expected_effects(schedule)
+    rig.tally["answered_200_or_landed"] += sum(n.accepted for n in schedule.notifications)
+    rig.tally["effects"] += sum(seen_effects.values())
+    rig.tally["duplicate_effects"] += sum((seen_effects - wanted_effects).values())
+    rig.tally["lost_effects"] += sum((wanted_effects - seen_effects).values())
+    context = (
+        f"faults fired {fired}; {[(n.key, n.kind, n.deliveries, n.accepted) for n in schedule.notifications]}"
+    )
+    assert outcomes == expected_outcomes(schedule), context
+    assert seen_effects == wanted_effects, context
+    assert letters == +Counter(
+        {k: v for k, v in outcomes.items() if k in ("failed", "invalid", "unknown_type")}
+    )
+    assert Queue(QUEUE_NAME, connection=redis, serializer=SERIALIZER).count == 0
+    scheduled = ScheduledJobRegistry(QUEUE_NAME, connection=redis, serializer=SERIALIZER)  # type: ignore[no-untyped-call]
+    assert scheduled.get_job_ids() == []
+    assert FailedJobRegistry(QUEUE_NAME, connection=redis, serializer=SERIALIZER).get_job_ids() == []
+    assert not redis.keys("rq:job:*")  # every job finished (they are deleted on success)
