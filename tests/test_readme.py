@@ -203,6 +203,11 @@ def test_the_readme_shows_the_operator_commands() -> None:
     }
 
 
+def test_the_readme_shows_every_greenq_command() -> None:
+    shown = {as_argv(command)[0] for command in COMMANDS}
+    assert sorted(subcommands(cli._parser()) - shown) == []
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_readme_command_line_parses_with_the_real_parser(command: str) -> None:
     parser = cli._parser()
