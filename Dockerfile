@@ -1,20 +1,26 @@
-# syntax=docker/dockerfile:1
 # greenq image: one image, two roles. `greenq ingress` (default) or `greenq worker`.
 #
 #   docker build -t greenq:0.1.0 .
+#
+# No `# syntax=` line: it would make BuildKit fetch a Dockerfile frontend from Docker Hub; everything here
+# works with the builder the engine ships (BuildKit or the classic one).
 
 ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
 
-# --- builder: build the wheel and install it with its dependencies into a venv ---------------------
+# --- builder: greenq and its dependencies, at the versions CI tests (constraints.txt), in a venv -----------
 FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 WORKDIR /src
+# Dependencies first, in their own layer: a code change does not reinstall them.
+COPY pyproject.toml constraints.txt ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+ && /opt/venv/bin/pip install -c constraints.txt -r /tmp/requirements.txt
 # The whole context (see .dockerignore): the wheel takes the packages pyproject.toml lists.
 COPY . .
-RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /tmp/wheels . \
- && /opt/venv/bin/pip install /tmp/wheels/greenq-*.whl \
+RUN /opt/venv/bin/pip install -c constraints.txt . \
  && /opt/venv/bin/python -c "import greenq.cli"
 
 # --- runtime: the venv only; no compiler, no sources, no pip cache -----------------------------------

@@ -25,14 +25,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args))
     except ValidationError as error:
         # Never echo the input: it may hold a token.
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors()
-        )
+        problems = "; ".join(f"{_setting_name(e['loc'])}: {e['msg']}" for e in error.errors())
         sys.stderr.write(f"greenq: invalid settings: {problems}\n")
         return 2
     except MissingRedisUrl as error:
         sys.stderr.write(f"greenq: {error}\n")
         return 2
+
+
+def _setting_name(loc: tuple[int | str, ...]) -> str:
+    """A settings error located as the operator sets it: ``GREENQ_INSTANCES.0.apiUrl``, not ``instances``."""
+    if not loc:
+        return "settings"
+    return ".".join([f"GREENQ_{str(loc[0]).upper()}", *map(str, loc[1:])])
 
 
 def _parser() -> argparse.ArgumentParser:

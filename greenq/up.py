@@ -135,7 +135,7 @@ class LocalPipeline:
             lines.append(f"  token    in {self.token_file} (name 'local')")
             lines.append(
                 f'  try:     curl -H "Authorization: Bearer $(cat {self.token_file})" '
-                f"--data @tests/samples/incomingMessageReceived__textMessage.json {self.webhook_url}"
+                f"--data-binary @tests/samples/incomingMessageReceived__textMessage.json {self.webhook_url}"
             )
         if hint := self.operator_hint():
             lines.append(hint)

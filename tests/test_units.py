@@ -105,6 +105,21 @@ def test_cli_reports_bad_settings_without_echoing_secrets(
     assert "super-secret-value" not in err
 
 
+def test_cli_names_the_environment_variable_of_a_bad_setting(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GREENQ_REDIS_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.delenv("GREENQ_INSTANCES", raising=False)
+    monkeypatch.setenv("GREENQ_RECEIVE_TIMEOUT", "2")
+
+    code = main(["reconcile"])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "GREENQ_INSTANCES: Field required" in err
+    assert "GREENQ_RECEIVE_TIMEOUT: " in err
+
+
 def test_lists_from_comma_separated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GREENQ_ALLOWED_IPS", "51.250.84.44, 203.0.113.0/24")
     monkeypatch.setenv("GREENQ_TOKENS", "a=abcdefgh")
