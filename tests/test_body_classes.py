@@ -10,12 +10,8 @@ answers 413 and the ingress counts it: the one documented stall.
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
 
 import pytest
@@ -26,12 +22,13 @@ from rq import Queue
 from greenq.local_nginx import LocalNginx, find_nginx
 from greenq.local_redis import LocalRedis
 from greenq.logs import JsonFormatter
-from greenq.procs import free_port, stop_process, wait_for_port
+from greenq.procs import free_port
 from tests.conftest import TOKEN, DrainFn
+from tests.ingress_process import running_ingress
+from tests.test_processes import env_for
 from workers.deadletter import DeadLetterStore
 from workers.outcomes import Outcome
 
-REPO: Final = Path(__file__).resolve().parent.parent
 WEBHOOK: Final = "/green-api/webhook/"
 LIMIT: Final = 4096
 CAP: Final = 256 * 1024  # over nginx's 64 KiB in-memory body buffer: the at-cap body goes through a temp file
@@ -101,30 +98,14 @@ def edge(redis_server: LocalRedis, tmp_path_factory: pytest.TempPathFactory) -> 
     if find_nginx() is None:
         pytest.fail("nginx is required (apt-get install nginx)")
     workdir = tmp_path_factory.mktemp("edge")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GREENQ_", "PROMETHEUS_"))}
-    env.update(
-        GREENQ_REDIS_URL=redis_server.url,
-        GREENQ_TOKENS=f"tests={TOKEN}",
-        GREENQ_MAX_BODY_BYTES=str(LIMIT),
-        GREENQ_BODY_CAP_BYTES=str(CAP),
-    )
-    with (workdir / "ingress.log").open("wb") as sink:
-        ingress = subprocess.Popen(
-            [sys.executable, "-m", "greenq", "ingress", "--port", str(port)],
-            env=env,
-            cwd=REPO,
-            stdout=sink,
-            stderr=sink,
-        )
-    nginx = LocalNginx(workdir / "nginx", free_port(), [f"127.0.0.1:{port}"], CAP, WEBHOOK)
-    try:
-        wait_for_port("127.0.0.1", port, 30, ingress)
-        nginx.start()
-        yield Edge(nginx.url, f"http://127.0.0.1:{port}")
-    finally:
-        nginx.stop()
-        stop_process(ingress)
+    env = env_for(redis_server, GREENQ_MAX_BODY_BYTES=str(LIMIT), GREENQ_BODY_CAP_BYTES=str(CAP))
+    with running_ingress(env, workdir / "ingress.log") as (port, _):
+        nginx = LocalNginx(workdir / "nginx", free_port(), [f"127.0.0.1:{port}"], CAP, WEBHOOK)
+        try:
+            nginx.start()
+            yield Edge(nginx.url, f"http://127.0.0.1:{port}")
+        finally:
+            nginx.stop()
 
 
 def worker_count(registry: Any, outcome: Outcome) -> float:
