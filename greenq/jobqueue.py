@@ -38,36 +38,32 @@ class NotificationQueue:
     ) -> str:
         """The job id. With ``delay`` > 0 the job waits in RQ's scheduled registry for a scheduler; with
         ``pipeline`` the write is only queued there (it happens when the caller executes the pipeline)."""
+        # Without an explicit description RQ stores repr(args): every body a second time.
+        description = f"greenq batch of {len(envelopes)}"
+        args = (batch_to_wire(list(envelopes)),)
+        return self._enqueue(JOB_FUNCTION, args, description, delay, pipeline)
+
+    def enqueue_drain(self, partition: int, delay: float = 0.0, pipeline: Pipeline | None = None) -> str:
+        """The id of a job that drains one partition stream in order (ordered mode: README, Ordering)."""
+        description = f"greenq drain of partition {partition}"
+        return self._enqueue(partitions.DRAIN_FUNCTION, (partition,), description, delay, pipeline)
+
+    def _enqueue(
+        self, function: str, args: tuple[Any, ...], description: str, delay: float, pipeline: Pipeline | None
+    ) -> str:
+        """Every greenq job's options in one place: no result kept, run again if it raises or is abandoned."""
         options: dict[str, Any] = {
-            "args": (batch_to_wire(list(envelopes)),),
+            "args": args,
             "job_timeout": DEFAULT_JOB_TIMEOUT,
             "result_ttl": 0,
             "failure_ttl": FAILURE_TTL,
             # A job that raises (Redis failed mid-batch) or is abandoned (its worker was killed) runs again.
             "retry": Retry(max=JOB_RETRIES, interval=list(JOB_RETRY_INTERVALS)),
-            # Without an explicit description RQ stores repr(args): every body a second time.
-            "description": f"greenq batch of {len(envelopes)}",
+            "description": description,
             "pipeline": pipeline,
         }
         if delay > 0:
-            job = self.rq_queue.enqueue_in(timedelta(seconds=delay), JOB_FUNCTION, **options)
+            job = self.rq_queue.enqueue_in(timedelta(seconds=delay), function, **options)
         else:
-            job = self.rq_queue.enqueue(JOB_FUNCTION, **options)
-        return str(job.id)
-
-    def enqueue_drain(self, partition: int, delay: float = 0.0, pipeline: Pipeline | None = None) -> str:
-        """The id of a job that drains one partition stream in order (ordered mode: README, Ordering)."""
-        options: dict[str, Any] = {
-            "args": (partition,),
-            "job_timeout": DEFAULT_JOB_TIMEOUT,
-            "result_ttl": 0,
-            "failure_ttl": FAILURE_TTL,
-            "retry": Retry(max=JOB_RETRIES, interval=list(JOB_RETRY_INTERVALS)),
-            "description": f"greenq drain of partition {partition}",
-            "pipeline": pipeline,
-        }
-        if delay > 0:
-            job = self.rq_queue.enqueue_in(timedelta(seconds=delay), partitions.DRAIN_FUNCTION, **options)
-        else:
-            job = self.rq_queue.enqueue(partitions.DRAIN_FUNCTION, **options)
+            job = self.rq_queue.enqueue(function, **options)
         return str(job.id)
