@@ -21,7 +21,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 # The whole context (see .dockerignore): the wheel takes the packages pyproject.toml lists.
 COPY . .
 RUN /opt/venv/bin/pip install -c constraints.txt . \
- && /opt/venv/bin/python -c "import greenq.cli"
+ && /opt/venv/bin/python -c "import greenq.cli.main"
 
 # --- runtime: the venv only; no compiler, no sources, no pip cache -----------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

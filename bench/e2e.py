@@ -20,9 +20,9 @@ import orjson
 from redis import Redis
 
 from bench.common import ROOT, SAMPLES, cpu_seconds, peak_rss_mb, save, wrk
-from greenq import keys
-from greenq.procs import free_port
-from greenq.up import LocalPipeline, UpOptions
+from greenq.core import keys
+from greenq.local.procs import free_port
+from greenq.local.up import LocalPipeline, UpOptions
 
 LUA = ROOT / "bench" / "e2e.lua"
 

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 
 from bench.common import ROOT, WrkResult, save, start_redis, wrk
-from greenq.procs import free_port, stop_process, wait_for_port
+from greenq.local.procs import free_port, stop_process, wait_for_port
 
 TOKEN = "bench-token-5d2c8a1f"  # noqa: S105 (a throwaway token for a local benchmark)
 BODY = ROOT / "tests" / "samples" / "incomingMessageReceived__textMessage.json"

@@ -22,13 +22,13 @@ import orjson
 from redis import Redis
 
 from bench.common import ROOT, save, start_redis
-from greenq import keys
-from greenq.contract import Envelope
-from greenq.jobqueue import NotificationQueue
-from greenq.settings import WorkerSettings
-from workers.deadletter import DeadLetter, DeadLetterStore
-from workers.outcomes import Outcome
-from workers.runner import build_runtime
+from greenq.core import keys
+from greenq.core.contract import Envelope
+from greenq.core.deadletters.store import DeadLetter, DeadLetterStore
+from greenq.core.jobqueue import NotificationQueue
+from greenq.core.outcomes import Outcome
+from greenq.core.settings import WorkerSettings
+from greenq.workers.runner import build_runtime
 
 SAMPLES = ("incomingMessageReceived__textMessage", "outgoingMessageStatus__sent-sendByApi")
 

@@ -21,10 +21,10 @@ from redis import Redis
 from rq import Queue, SimpleWorker
 
 from bench.common import SAMPLES, save, start_redis
-from greenq.contract import QUEUE_NAME, SERIALIZER, Envelope
-from greenq.jobqueue import NotificationQueue
-from greenq.settings import WorkerSettings
-from workers.runner import build_runtime
+from greenq.core.contract import QUEUE_NAME, SERIALIZER, Envelope
+from greenq.core.jobqueue import NotificationQueue
+from greenq.core.settings import WorkerSettings
+from greenq.workers.runner import build_runtime
 
 
 def notifications(count: int) -> list[Envelope]:

@@ -1,5 +1,5 @@
 """``python -m greenq`` runs the CLI."""
 
-from greenq.cli import main
+from greenq.cli.main import main
 
 raise SystemExit(main())

@@ -19,12 +19,11 @@ from redis.exceptions import RedisError
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from greenq.logs import fields
-from greenq.nginx_config import OVER_CAP_PATH
-from greenq.settings import IngressSettings
-from ingress.components import build_components
-from ingress.metrics import render
-from ingress.webhook import WebhookEndpoint
+from greenq.core.logs import fields
+from greenq.core.settings import OVER_CAP_PATH, IngressSettings
+from greenq.ingress.components import build_components
+from greenq.ingress.metrics import render
+from greenq.ingress.webhook import WebhookEndpoint
 
 log = logging.getLogger("greenq.ingress")
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from greenq.logs import configure_logging
-from greenq.settings import IngressSettings
-from ingress.app import IngressApp, create_app
+from greenq.core.logs import configure_logging
+from greenq.core.settings import IngressSettings
+from greenq.ingress.app import IngressApp, create_app
 
 
 def app_factory() -> IngressApp:
-    """``uvicorn --factory ingress.asgi:app_factory``; settings come from GREENQ_* variables."""
+    """``uvicorn --factory greenq.ingress.asgi:app_factory``; settings come from GREENQ_* variables."""
     settings = IngressSettings()
     configure_logging(settings.log_level)
     return create_app(settings)

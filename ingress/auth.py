@@ -13,7 +13,7 @@ from typing import Final
 
 from pydantic import SecretStr
 
-from ingress.errors import Unauthorized
+from greenq.ingress.errors import Unauthorized
 
 _PREFIXES: Final = ("bearer ", "basic ")
 

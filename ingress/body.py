@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 from starlette.requests import ClientDisconnect
 
-from ingress.errors import BadRequest, OverCap
+from greenq.ingress.errors import BadRequest, OverCap
 
 
 def check_declared_length(content_length: str | None, cap: int) -> None:

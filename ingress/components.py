@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis as AsyncRedis
 
-from greenq.redis_conn import NO_RESEND, connect_async
-from greenq.settings import IngressSettings
-from ingress.auth import TokenAuthenticator
-from ingress.client_ip import ClientAddressPolicy
-from ingress.enqueue import Enqueuer
-from ingress.group_commit import GroupCommitter, WriteBatch
-from ingress.metrics import IngressMetrics
-from ingress.partitioned import PartitionedEnqueuer
+from greenq.core.redis_conn import NO_RESEND, connect_async
+from greenq.core.settings import IngressSettings
+from greenq.ingress.auth import TokenAuthenticator
+from greenq.ingress.client_ip import ClientAddressPolicy
+from greenq.ingress.enqueue import Enqueuer
+from greenq.ingress.group_commit import GroupCommitter, WriteBatch
+from greenq.ingress.metrics import IngressMetrics
+from greenq.ingress.partitioned import PartitionedEnqueuer
 
 
 @dataclass(frozen=True)

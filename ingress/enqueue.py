@@ -16,9 +16,9 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.connection import Connection
 from redis.exceptions import RedisError
 
-from greenq.contract import Envelope
-from greenq.jobqueue import NotificationQueue
-from ingress.errors import Unavailable
+from greenq.core.contract import Envelope
+from greenq.core.jobqueue import NotificationQueue
+from greenq.ingress.errors import Unavailable
 
 
 @dataclass(frozen=True, slots=True)

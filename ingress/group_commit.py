@@ -16,9 +16,9 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from greenq.contract import Envelope
-from ingress.enqueue import Stored
-from ingress.errors import IngressRefusal, Unavailable
+from greenq.core.contract import Envelope
+from greenq.ingress.enqueue import Stored
+from greenq.ingress.errors import IngressRefusal, Unavailable
 
 log = logging.getLogger("greenq.ingress")
 

@@ -16,11 +16,11 @@ import orjson
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
-from greenq import partitions
-from greenq.contract import Envelope
-from greenq.jobqueue import NotificationQueue
-from ingress.enqueue import Stored, parse_server_version, recording_client
-from ingress.errors import Unavailable
+from greenq.core import partitions
+from greenq.core.contract import Envelope
+from greenq.core.jobqueue import NotificationQueue
+from greenq.ingress.enqueue import Stored, parse_server_version, recording_client
+from greenq.ingress.errors import Unavailable
 
 
 class PartitionedEnqueuer:

@@ -17,12 +17,12 @@ import orjson
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
-from greenq.contract import Envelope
-from greenq.logs import fields
-from ingress.body import check_declared_length, read_limited
-from ingress.client_ip import join_header_lines
-from ingress.components import IngressComponents
-from ingress.errors import IngressRefusal, OverCap
+from greenq.core.contract import Envelope
+from greenq.core.logs import fields
+from greenq.ingress.body import check_declared_length, read_limited
+from greenq.ingress.client_ip import join_header_lines
+from greenq.ingress.components import IngressComponents
+from greenq.ingress.errors import IngressRefusal, OverCap
 
 log = logging.getLogger("greenq.ingress")
 

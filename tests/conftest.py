@@ -19,10 +19,10 @@ from pydantic import SecretStr
 from redis import Redis
 from rq import Queue
 
-from greenq.contract import QUEUE_NAME, SERIALIZER
-from greenq.local_redis import LocalRedis
-from greenq.settings import IngressSettings, WorkerSettings
-from workers.runner import WorkerRuntime, build_runtime
+from greenq.core.contract import QUEUE_NAME, SERIALIZER
+from greenq.core.settings import IngressSettings, WorkerSettings
+from greenq.local.redis_server import LocalRedis
+from greenq.workers.runner import WorkerRuntime, build_runtime
 
 # CI runs the property tests with fixed seeds, so a red build is reproducible and never a coin toss.
 settings.register_profile("ci", derandomize=True, database=None, deadline=None)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from workers.context import HandlerContext
-from workers.notification import Notification
-from workers.router import Router
+from greenq.core.notification import Notification
+from greenq.workers.context import HandlerContext
+from greenq.workers.router import Router
 
 #: While this Redis key exists, the blocking handler holds its batch open (so a test can kill the worker
 #: mid-job); the loop is bounded so a forgotten key cannot hang a test run.

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from greenq.procs import free_port, stop_process, wait_for_port
+from greenq.local.procs import free_port, stop_process, wait_for_port
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from greenq import ops_cli
-from greenq.contract import Envelope
-from greenq.local_redis import LocalRedis
+from greenq.cli import ops as ops_cli
+from greenq.core.contract import Envelope
+from greenq.core.deadletters.store import DeadLetter
+from greenq.core.outcomes import Outcome
+from greenq.local.redis_server import LocalRedis
 from tests.conftest import SAMPLES_DIR
-from workers.deadletter import DeadLetter
-from workers.outcomes import Outcome
 
 TEXT = (SAMPLES_DIR / "incomingMessageReceived__textMessage.json").read_text()
 
@@ -58,7 +58,7 @@ def cli(
     monkeypatch.setenv("GREENQ_REDIS_URL", redis_server.url)
     monkeypatch.chdir(tmp_path)  # no stray .env
     # The commands install a JSON log handler on the root logger; keep pytest's capture intact instead.
-    monkeypatch.setattr("greenq.ops_context.configure_logging", lambda level: None)
+    monkeypatch.setattr("greenq.cli.context.configure_logging", lambda level: None)
 
     def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> Result:
         for name, value in (env or {}).items():

@@ -13,13 +13,13 @@ from typing import Any, cast
 import orjson
 from redis import Redis
 
-from greenq import keys
-from greenq.local_redis import LocalRedis
-from poller.rebuild import BUILDERS
-from simulator.control import SimulatorControl
+from greenq.core import keys
+from greenq.core.notification import unwrap
+from greenq.local.redis_server import LocalRedis
+from greenq.pull.rebuild import BUILDERS
+from greenq.simulator.control import SimulatorControl
 from tests.conftest import SAMPLES_DIR
 from tests.test_simulator import GREENQ, INSTANCE, INSTANCE_TOKEN, OTHER_INSTANCE, OTHER_TOKEN, subprocess_env
-from workers.notification import unwrap
 
 #: (idInstance, chatId, idMessage): how the tests name one message.
 MessageKey = tuple[int, str, str]

@@ -19,15 +19,15 @@ import requests
 from redis import Redis
 from rq import Queue
 
-from greenq.local_nginx import LocalNginx, find_nginx
-from greenq.local_redis import LocalRedis
-from greenq.logs import JsonFormatter
-from greenq.procs import free_port
+from greenq.core.deadletters.store import DeadLetterStore
+from greenq.core.logs import JsonFormatter
+from greenq.core.outcomes import Outcome
+from greenq.local.nginx_server import LocalNginx, find_nginx
+from greenq.local.procs import free_port
+from greenq.local.redis_server import LocalRedis
 from tests.conftest import TOKEN, DrainFn
 from tests.ingress_process import running_ingress
 from tests.test_processes import env_for
-from workers.deadletter import DeadLetterStore
-from workers.outcomes import Outcome
 
 WEBHOOK: Final = "/green-api/webhook/"
 LIMIT: Final = 4096

@@ -16,8 +16,8 @@ from typing import Final
 import pytest
 from rq import Queue
 
-from greenq.local_redis import LocalRedis
-from greenq.procs import free_port
+from greenq.local.procs import free_port
+from greenq.local.redis_server import LocalRedis
 from tests.conftest import TOKEN
 from tests.ingress_process import REPO, running_ingress
 from tests.test_hostile import exchange, status_of

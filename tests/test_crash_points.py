@@ -22,15 +22,15 @@ from redis import Redis
 from rq import Worker
 from rq.registry import FailedJobRegistry
 
-from greenq import checkpoints, keys
-from greenq.contract import QUEUE_NAME, SERIALIZER, Envelope
-from greenq.jobqueue import NotificationQueue
-from greenq.local_redis import LocalRedis
+from greenq.core import checkpoints, keys
+from greenq.core.contract import QUEUE_NAME, SERIALIZER, Envelope
+from greenq.core.deadletters.store import DeadLetterStore
+from greenq.core.jobqueue import NotificationQueue
+from greenq.local.redis_server import LocalRedis
 from tests.conftest import DrainFn, load_sample
 from tests.support.crash import CRASH_AT_ENV, CRASH_ONCE_ENV
 from tests.support.effects import effects
 from tests.support.processes import REPO, clean_env, kill_group, poll, start
-from workers.deadletter import DeadLetterStore
 
 ROUTER = "tests.support.effects:router"
 TEXT = load_sample("incomingMessageReceived__textMessage.json")
@@ -120,7 +120,7 @@ def test_a_worker_killed_at_each_step_of_a_batch_leaves_every_effect_exactly_onc
 
 REPLAY = (
     "import sys; from tests.support import crash; crash.install_from_env(); "
-    "from greenq.cli import main; sys.exit(main(['dlq', 'replay', '--all']))"
+    "from greenq.cli.main import main; sys.exit(main(['dlq', 'replay', '--all']))"
 )
 
 

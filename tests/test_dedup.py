@@ -7,13 +7,13 @@ from typing import cast
 import pytest
 from redis import Redis
 
-from greenq import keys
-from greenq.contract import Envelope
-from greenq.jobqueue import NotificationQueue
+from greenq.core import keys
+from greenq.core.contract import Envelope
+from greenq.core.jobqueue import NotificationQueue
+from greenq.workers.dedup import identity
+from greenq.workers.processing import Item
+from greenq.workers.runner import WorkerRuntime
 from tests.conftest import DrainFn, load_sample, mutate
-from workers.dedup import identity
-from workers.processing import Item
-from workers.runner import WorkerRuntime
 
 STATUS = load_sample("outgoingMessageStatus__sent-sendByApi.json")
 TEXT = load_sample("incomingMessageReceived__textMessage.json")

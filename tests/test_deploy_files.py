@@ -32,21 +32,26 @@ from jsonschema import Draft201909Validator
 from prometheus_client import CollectorRegistry
 from pydantic_settings import BaseSettings
 
-from greenq import keys
-from greenq.local_redis import DEFAULT_MAXMEMORY
-from greenq.nginx_config import (
+from greenq.core import keys
+from greenq.core.settings import (
+    DEFAULT_BODY_CAP_BYTES,
+    DEFAULT_MAX_BODY_BYTES,
+    OVER_CAP_PATH,
+    IngressSettings,
+    WorkerSettings,
+)
+from greenq.ingress.metrics import IngressMetrics
+from greenq.local.nginx_config import (
     DEFAULT_WEBHOOK_PATH,
     GREEN_API_SOURCE_IPS,
-    OVER_CAP_PATH,
     NginxConfigError,
     TlsListener,
     render_compose_config,
     render_nginx_config,
 )
-from greenq.settings import DEFAULT_BODY_CAP_BYTES, DEFAULT_MAX_BODY_BYTES, IngressSettings, WorkerSettings
-from ingress.metrics import IngressMetrics
-from poller.reconcile_metrics import ReconcileMetrics
-from workers.metrics import RedisStateCollector, WorkerMetrics
+from greenq.local.redis_server import DEFAULT_MAXMEMORY
+from greenq.pull.reconcile_metrics import ReconcileMetrics
+from greenq.workers.metrics import RedisStateCollector, WorkerMetrics
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -238,7 +243,8 @@ def test_readme_allowlist_is_the_rate_limit_exempt_list() -> None:
 
 def test_committed_nginx_conf_equals_a_fresh_render() -> None:
     assert COMMITTED_NGINX_CONF.read_text(encoding="utf-8") == render_compose_config(), (
-        "deploy/nginx/nginx.conf is stale: python -m greenq.nginx_config --compose > deploy/nginx/nginx.conf"
+        "deploy/nginx/nginx.conf is stale: "
+        "python -m greenq.local.nginx_config --compose > deploy/nginx/nginx.conf"
     )
 
 

@@ -17,20 +17,21 @@ import orjson
 import pytest
 from redis import Redis
 
-from greenq import dlq, keys
-from greenq.contract import Envelope
-from greenq.dlq_filter import DeadLetterFilter, TimeSpecError, parse_when
-from greenq.jobqueue import NotificationQueue
-from greenq.local_redis import LocalRedis
+from greenq.core import keys
+from greenq.core.contract import Envelope
+from greenq.core.deadletters import replay as dlq
+from greenq.core.deadletters.filter import DeadLetterFilter, TimeSpecError, parse_when
+from greenq.core.deadletters.store import DeadLetter, DeadLetterStore, UnreadableDeadLetter
+from greenq.core.jobqueue import NotificationQueue
+from greenq.core.notification import Notification
+from greenq.core.outcomes import Outcome
+from greenq.local.redis_server import LocalRedis
+from greenq.workers.context import HandlerContext
+from greenq.workers.router import Router
 from tests.conftest import SAMPLES_DIR, DrainFn, load_sample, mutate
 from tests.memory_limit import full_redis
 from tests.ops_support import TEXT, Cli, Result, cli, letter
 from tests.test_pipeline import outcome_counts
-from workers.context import HandlerContext
-from workers.deadletter import DeadLetter, DeadLetterStore, UnreadableDeadLetter
-from workers.notification import Notification
-from workers.outcomes import Outcome
-from workers.router import Router
 
 REPO = Path(__file__).resolve().parent.parent
 TEXT_ID = "F7AEC1B7086ECDC7E6E45923F5EDB825"
@@ -421,7 +422,7 @@ def remaining(redis_conn: Redis) -> list[str | None]:
 def test_trim_removes_only_entries_older_than_retention_and_logs_the_count(
     redis_conn: Redis, aged: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="greenq.dlq"):
+    with caplog.at_level(logging.INFO, logger="greenq.core.deadletters.replay"):
         removed = dlq.trim_dead_letters(redis_conn, retention_days=30)
 
     assert removed == 2
@@ -435,7 +436,7 @@ def test_trim_removes_only_entries_older_than_retention_and_logs_the_count(
 def test_zero_retention_keeps_everything_and_says_so(
     redis_conn: Redis, aged: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="greenq.dlq"):
+    with caplog.at_level(logging.INFO, logger="greenq.core.deadletters.replay"):
         assert dlq.trim_dead_letters(redis_conn, retention_days=0) == 0
 
     assert len(remaining(redis_conn)) == 5

@@ -8,13 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from greenq.contract import BINARY_ENVELOPE_VERSION, ENVELOPE_VERSION, Envelope, EnvelopeError
-from greenq.dlq import replay_envelope
-from greenq.settings import DEFAULT_BODY_CAP_BYTES, DEFAULT_MAX_BODY_BYTES
+from greenq.core.contract import BINARY_ENVELOPE_VERSION, ENVELOPE_VERSION, Envelope, EnvelopeError
+from greenq.core.deadletters.replay import replay_envelope
+from greenq.core.deadletters.store import DeadLetter
+from greenq.core.outcomes import Outcome
+from greenq.core.settings import DEFAULT_BODY_CAP_BYTES, DEFAULT_MAX_BODY_BYTES
+from greenq.workers.body import LOG_PREVIEW_CHARS, body_preview, read_body
 from tests.conftest import sample_paths
-from workers.body import LOG_PREVIEW_CHARS, body_preview, read_body
-from workers.deadletter import DeadLetter
-from workers.outcomes import Outcome
 
 
 @given(raw=st.binary(max_size=256) | st.text(max_size=64).map(str.encode))

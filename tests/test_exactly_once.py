@@ -19,18 +19,18 @@ from rq import Queue
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from starlette.testclient import TestClient
 
-from greenq import keys
-from greenq.contract import QUEUE_NAME, SERIALIZER, Envelope
-from greenq.dlq import replay
-from greenq.jobqueue import NotificationQueue
-from greenq.local_redis import LocalRedis
-from greenq.settings import IngressSettings, WorkerSettings
-from ingress.app import create_app
+from greenq.core import keys
+from greenq.core.contract import QUEUE_NAME, SERIALIZER, Envelope
+from greenq.core.deadletters.replay import replay
+from greenq.core.deadletters.store import DeadLetterStore
+from greenq.core.jobqueue import NotificationQueue
+from greenq.core.settings import IngressSettings, WorkerSettings
+from greenq.ingress.app import create_app
+from greenq.local.redis_server import LocalRedis
+from greenq.workers.runner import build_runtime
 from tests.conftest import TOKEN, DrainFn, load_sample
 from tests.support.effects import effects
 from tests.support.redis_proxy import Fault, RedisProxy
-from workers.deadletter import DeadLetterStore
-from workers.runner import build_runtime
 
 ROUTER = "tests.support.effects:router"
 TEXT = load_sample("incomingMessageReceived__textMessage.json")

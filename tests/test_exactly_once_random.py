@@ -30,24 +30,24 @@ from redis import Redis
 from rq import Queue
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
-from greenq import checkpoints, keys, partitions
-from greenq.contract import QUEUE_NAME, SERIALIZER
-from greenq.local_redis import LocalRedis
-from greenq.procs import free_port, wait_for_port
-from greenq.settings import WorkerSettings
+from greenq.core import checkpoints, keys, partitions
+from greenq.core.contract import QUEUE_NAME, SERIALIZER
+from greenq.core.deadletters.store import DeadLetterStore
+from greenq.core.settings import WorkerSettings
+from greenq.local.procs import free_port, wait_for_port
+from greenq.local.redis_server import LocalRedis
+from greenq.workers import jobs
+from greenq.workers.drain import PartitionDrain
+from greenq.workers.metrics import WorkerMetrics
+from greenq.workers.processing import Processor
+from greenq.workers.router import load_router
+from greenq.workers.rq_worker import GreenqWorker
+from greenq.workers.validation import NotificationValidator
 from tests.conftest import TOKEN, load_sample
 from tests.support.effects import effects
 from tests.support.processes import clean_env, kill_group, start
 from tests.support.redis_proxy import Fault, RedisProxy
 from tests.support.schedule import MAX_RETRIES, Planned, Schedule, expected_effects, expected_outcomes, plan
-from workers import jobs
-from workers.deadletter import DeadLetterStore
-from workers.drain import PartitionDrain
-from workers.metrics import WorkerMetrics
-from workers.processing import Processor
-from workers.router import load_router
-from workers.rq_worker import GreenqWorker
-from workers.validation import NotificationValidator
 
 SEEDS = int(os.environ.get("GREENQ_RANDOM_SEEDS", "500"))
 FIRST_SEED = int(os.environ.get("GREENQ_RANDOM_FIRST_SEED", "0"))

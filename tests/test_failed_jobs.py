@@ -11,19 +11,20 @@ import pytest
 from redis import Redis
 from rq.job import Job
 
-from greenq import failed_jobs, keys
-from greenq.contract import JOB_FUNCTION, Envelope, batch_to_wire
-from greenq.failed_jobs import ImportReport, read_failed_jobs
-from greenq.jobqueue import NotificationQueue
-from greenq.settings import WorkerSettings
-from greenq.status import read_outcomes, read_status, render_text
+from greenq.core import keys
+from greenq.core.contract import JOB_FUNCTION, Envelope, batch_to_wire
+from greenq.core.deadletters import failed_jobs
+from greenq.core.deadletters.failed_jobs import ImportReport, read_failed_jobs
+from greenq.core.deadletters.store import DeadLetter, DeadLetterStore
+from greenq.core.jobqueue import NotificationQueue
+from greenq.core.outcomes import Outcome
+from greenq.core.settings import WorkerSettings
+from greenq.core.status import read_outcomes, read_status, render_text
+from greenq.workers import jobs
+from greenq.workers.metrics import RedisStateCollector
+from greenq.workers.runner import build_runtime
 from tests.conftest import DrainFn, load_sample
 from tests.ops_support import Cli, cli
-from workers import jobs
-from workers.deadletter import DeadLetter, DeadLetterStore
-from workers.metrics import RedisStateCollector
-from workers.outcomes import Outcome
-from workers.runner import build_runtime
 
 __all__ = ["cli"]  # a fixture
 

@@ -23,11 +23,11 @@ import pytest
 from redis import Redis
 from rq.registry import StartedJobRegistry
 
-from greenq import keys
-from greenq.contract import QUEUE_NAME, SERIALIZER, Envelope
-from greenq.jobqueue import NotificationQueue
-from greenq.local_redis import LocalRedis
-from greenq.procs import free_port, stop_process, wait_for_port
+from greenq.core import keys
+from greenq.core.contract import QUEUE_NAME, SERIALIZER, Envelope
+from greenq.core.jobqueue import NotificationQueue
+from greenq.local.procs import free_port, stop_process, wait_for_port
+from greenq.local.redis_server import LocalRedis
 from tests.conftest import TOKEN, load_sample
 from tests.fault_routers import BLOCK_KEY, SEEN_STREAM
 from tests.support.processes import poll

@@ -9,12 +9,12 @@ import pytest
 from redis.asyncio import Redis as AsyncRedis
 from rq import Queue
 
-from greenq.contract import Envelope
-from greenq.local_redis import LocalRedis
-from greenq.procs import free_port
-from ingress.enqueue import Enqueuer, Stored
-from ingress.errors import Unavailable
-from ingress.group_commit import GroupCommitter
+from greenq.core.contract import Envelope
+from greenq.ingress.enqueue import Enqueuer, Stored
+from greenq.ingress.errors import Unavailable
+from greenq.ingress.group_commit import GroupCommitter
+from greenq.local.procs import free_port
+from greenq.local.redis_server import LocalRedis
 
 
 def stored_request_ids(queue: Queue) -> list[str]:
@@ -147,6 +147,6 @@ def test_the_stored_job_is_exactly_what_rq_writes(redis_server: LocalRedis, queu
 
     [job] = queue.get_jobs()
     assert job.id == stored.job_id
-    assert job.func_name == "workers.jobs.process_batch"
+    assert job.func_name == "greenq.workers.jobs.process_batch"
     assert [Envelope.from_wire(w).request_id for w in job.args[0]] == ["r0007"]
     assert stored.queue_depth == 1

@@ -39,13 +39,17 @@ from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import content_type_conformance, negative_data_rejection
 from starlette.testclient import TestClient
 
-from greenq.contract import Envelope
-from greenq.local_redis import LocalRedis
-from greenq.nginx_config import OVER_CAP_PATH
-from greenq.settings import DEFAULT_BODY_CAP_BYTES, DEFAULT_MAX_BODY_BYTES, IngressSettings
-from ingress.app import create_app
-from ingress.client_ip import ClientAddressPolicy, IPNetwork
-from ingress.errors import Forbidden
+from greenq.core.contract import Envelope
+from greenq.core.settings import (
+    DEFAULT_BODY_CAP_BYTES,
+    DEFAULT_MAX_BODY_BYTES,
+    OVER_CAP_PATH,
+    IngressSettings,
+)
+from greenq.ingress.app import create_app
+from greenq.ingress.client_ip import ClientAddressPolicy, IPNetwork
+from greenq.ingress.errors import Forbidden
+from greenq.local.redis_server import LocalRedis
 from tests.conftest import OTHER_TOKEN, SAMPLES_DIR, TOKEN
 from tests.ingress_process import running_ingress
 from tests.test_processes import env_for

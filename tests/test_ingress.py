@@ -12,10 +12,9 @@ from redis import Redis
 from rq import Queue
 from starlette.testclient import TestClient
 
-from greenq.contract import JOB_FUNCTION, Envelope
-from greenq.nginx_config import OVER_CAP_PATH
-from greenq.settings import IngressSettings
-from ingress.app import create_app
+from greenq.core.contract import JOB_FUNCTION, Envelope
+from greenq.core.settings import OVER_CAP_PATH, IngressSettings
+from greenq.ingress.app import create_app
 from tests.conftest import OTHER_TOKEN, SAMPLES_DIR, TOKEN, sample_paths
 
 WEBHOOK = "/green-api/webhook/"
@@ -266,7 +265,7 @@ def test_content_type_is_ignored(client: TestClient, queue: Queue) -> None:
 def test_redis_down_is_503_and_counted(
     ingress_settings: IngressSettings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from greenq.procs import free_port
+    from greenq.local.procs import free_port
 
     dead_url = f"redis://127.0.0.1:{free_port()}/0"
     dead = ingress_settings.model_copy(update={"redis_url": dead_url})

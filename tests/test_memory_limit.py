@@ -20,13 +20,16 @@ from redis import Redis
 from redis.exceptions import OutOfMemoryError
 from rq.registry import StartedJobRegistry
 
-from greenq import keys
-from greenq.contract import QUEUE_NAME, SERIALIZER, Envelope
-from greenq.jobqueue import NotificationQueue
-from greenq.local_redis import DEFAULT_MAXMEMORY, LocalRedis
-from greenq.procs import stop_process
-from greenq.status import read_outcomes
-from greenq.up import UpOptions
+from greenq.core import keys
+from greenq.core.contract import QUEUE_NAME, SERIALIZER, Envelope
+from greenq.core.deadletters.store import DeadLetterStore
+from greenq.core.jobqueue import NotificationQueue
+from greenq.core.status import read_outcomes
+from greenq.local.procs import stop_process
+from greenq.local.redis_server import DEFAULT_MAXMEMORY, LocalRedis
+from greenq.local.up import UpOptions
+from greenq.workers.metrics import RedisStateCollector
+from greenq.workers.redis_outage import RedisOutage
 from tests.conftest import TOKEN, DrainFn, load_sample
 from tests.fault_routers import BLOCK_KEY, SEEN_STREAM
 from tests.ingress_process import REPO, running_ingress
@@ -35,9 +38,6 @@ from tests.ops_support import letter
 from tests.support.processes import poll
 from tests.test_hostile import exchange, status_of
 from tests.test_processes import env_for
-from workers.deadletter import DeadLetterStore
-from workers.metrics import RedisStateCollector
-from workers.redis_outage import RedisOutage
 
 TEXT: Final = load_sample("incomingMessageReceived__textMessage.json")
 #: Log lines a worker may write over a whole outage: start-up, "lost Redis", RQ's own error report.

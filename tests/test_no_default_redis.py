@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from greenq.settings import UP_ENV_FILE
-from ingress.enqueue import RecorderMisuse, recording_client
+from greenq.core.settings import UP_ENV_FILE
+from greenq.ingress.enqueue import RecorderMisuse, recording_client
 
 
 def greenq_in(folder: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -18,16 +18,16 @@ import pytest
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
-from greenq import checkpoints, partitions
-from greenq.contract import Envelope
-from greenq.jobqueue import NotificationQueue
-from greenq.local_redis import LocalRedis
-from greenq.settings import WorkerSettings
-from greenq.status import read_backlog
-from ingress.partitioned import PartitionedEnqueuer
+from greenq.core import checkpoints, partitions
+from greenq.core.contract import Envelope
+from greenq.core.deadletters.store import DeadLetterStore
+from greenq.core.jobqueue import NotificationQueue
+from greenq.core.settings import WorkerSettings
+from greenq.core.status import read_backlog
+from greenq.ingress.partitioned import PartitionedEnqueuer
+from greenq.local.redis_server import LocalRedis
 from tests.conftest import DrainFn, load_sample
 from tests.support.effects import effects
-from workers.deadletter import DeadLetterStore
 
 MESSAGE = load_sample("incomingMessageReceived__textMessage.json")
 ORDERED: dict[str, Any] = {

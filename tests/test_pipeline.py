@@ -13,18 +13,18 @@ from redis import Redis
 from rq import Queue
 from starlette.testclient import TestClient
 
-from greenq import keys
-from greenq.contract import Envelope
-from greenq.jobqueue import NotificationQueue
-from greenq.logs import JsonFormatter
-from greenq.settings import IngressSettings
-from ingress.app import create_app
+from greenq.core import keys
+from greenq.core.contract import Envelope
+from greenq.core.deadletters.store import DeadLetterStore
+from greenq.core.jobqueue import NotificationQueue
+from greenq.core.logs import JsonFormatter
+from greenq.core.notification import Notification
+from greenq.core.outcomes import Outcome
+from greenq.core.settings import IngressSettings
+from greenq.ingress.app import create_app
+from greenq.workers.context import HandlerContext
+from greenq.workers.router import Router
 from tests.conftest import TOKEN, DrainFn, load_sample, mutate, sample_paths
-from workers.context import HandlerContext
-from workers.deadletter import DeadLetterStore
-from workers.notification import Notification
-from workers.outcomes import Outcome
-from workers.router import Router
 
 WEBHOOK = "/green-api/webhook/"
 

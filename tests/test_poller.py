@@ -23,18 +23,18 @@ from pydantic import ValidationError
 from redis import Redis
 from rq.job import Job
 
-from greenq.contract import QUEUE_NAME, SERIALIZER
-from greenq.local_redis import LocalRedis
-from greenq.logs import FIELDS_ATTR
-from greenq.procs import free_port, stop_process, wait_for_port
-from greenq.redis_conn import connect
-from greenq.settings import IngressSettings, InstanceConfig, PollerSettings
-from poller.backoff import Backoff
-from poller.envfile import set_ingress_token, with_token
-from poller.masking import RedactingFilter, mask_settings, mask_url
-from poller.metrics import PollerMetrics
-from poller.runner import poll_instances
-from simulator.control import SimulatorControl
+from greenq.core.contract import QUEUE_NAME, SERIALIZER
+from greenq.core.logs import FIELDS_ATTR
+from greenq.core.redis_conn import connect
+from greenq.core.settings import IngressSettings, InstanceConfig, PollerSettings
+from greenq.local.procs import free_port, stop_process, wait_for_port
+from greenq.local.redis_server import LocalRedis
+from greenq.pull.backoff import Backoff
+from greenq.pull.envfile import set_ingress_token, with_token
+from greenq.pull.masking import RedactingFilter, mask_settings, mask_url
+from greenq.pull.metrics import PollerMetrics
+from greenq.pull.runner import poll_instances
+from greenq.simulator.control import SimulatorControl
 from tests.test_simulator import (
     CLEAN_UVICORN_EXITS,
     GREENQ,

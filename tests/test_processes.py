@@ -15,14 +15,14 @@ import orjson
 import pytest
 from redis import Redis
 
-from greenq.contract import Envelope
-from greenq.jobqueue import NotificationQueue
-from greenq.local_redis import LocalRedis
-from greenq.procs import free_port, stop_process, wait_for_port
+from greenq.core.contract import Envelope
+from greenq.core.deadletters.store import DeadLetterStore
+from greenq.core.jobqueue import NotificationQueue
+from greenq.core.outcomes import Outcome
+from greenq.local.procs import free_port, stop_process, wait_for_port
+from greenq.local.redis_server import LocalRedis
 from tests.conftest import SAMPLES_DIR, TOKEN, load_sample, mutate, sample_paths
 from tests.support.processes import poll
-from workers.deadletter import DeadLetterStore
-from workers.outcomes import Outcome
 
 REPO = Path(__file__).resolve().parent.parent
 GREENQ = [sys.executable, "-m", "greenq"]

@@ -19,11 +19,11 @@ import orjson
 import pytest
 from redis import Redis
 
-from greenq import keys
-from greenq.contract import QUEUE_NAME
-from greenq.local_redis import LocalRedis
-from greenq.procs import free_port, stop_process, wait_for_port
-from simulator.control import SimulatorControl
+from greenq.core import keys
+from greenq.core.contract import QUEUE_NAME
+from greenq.local.procs import free_port, stop_process, wait_for_port
+from greenq.local.redis_server import LocalRedis
+from greenq.simulator.control import SimulatorControl
 from tests.test_simulator import (
     CLEAN_UVICORN_EXITS,
     GREENQ,

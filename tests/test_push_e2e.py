@@ -18,10 +18,10 @@ import orjson
 import pytest
 from redis import Redis
 
-from greenq import keys
-from greenq.procs import free_port, stop_process
-from greenq.up import LocalPipeline, UpOptions
-from simulator.control import SimulatorControl
+from greenq.core import keys
+from greenq.local.procs import free_port, stop_process
+from greenq.local.up import LocalPipeline, UpOptions
+from greenq.simulator.control import SimulatorControl
 from tests.test_simulator import (
     INSTANCE,
     INSTANCE_TOKEN,

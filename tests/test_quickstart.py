@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from greenq.procs import free_port
-from greenq.settings import UP_ENV_FILE
-from greenq.up import LocalPipeline, UpOptions
+from greenq.core.settings import UP_ENV_FILE
+from greenq.local.procs import free_port
+from greenq.local.up import LocalPipeline, UpOptions
 
 REPO = Path(__file__).resolve().parent.parent
 

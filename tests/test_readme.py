@@ -20,18 +20,18 @@ import yaml
 from prometheus_client import CollectorRegistry
 from pydantic_core import PydanticUndefined
 
-from greenq import cli
-from greenq.contract import Envelope
-from greenq.settings import (
+from greenq.cli import main as cli
+from greenq.core.contract import Envelope
+from greenq.core.notification import Notification
+from greenq.core.settings import (
     CommonSettings,
     IngressSettings,
     PollerSettings,
     ReconcileSettings,
     WorkerSettings,
 )
-from poller.metrics import PollerMetrics
+from greenq.pull.metrics import PollerMetrics
 from tests.test_deploy_files import exported_series
-from workers.notification import Notification
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -91,7 +91,7 @@ def same_default(documented: str, actual: Any) -> bool:
 
 def test_the_settings_table_names_every_variable_the_code_reads_and_nothing_else() -> None:
     documented, actual = set(documented_settings()), set(code_settings()) - INTERNAL_VARIABLES
-    assert sorted(actual - documented) == [], "read by greenq.settings but not in the README's table"
+    assert sorted(actual - documented) == [], "read by greenq.core.settings but not in the README's table"
     assert sorted(documented - actual) == [], "in the README's table but read by no settings class"
     for name in INTERNAL_VARIABLES:
         assert f"`{name}`" in section("Settings"), f"{name} is read: say that it is internal"

@@ -16,17 +16,17 @@ import pytest
 from prometheus_client import CollectorRegistry
 from redis import Redis
 
-from greenq.contract import Envelope
-from greenq.jobqueue import NotificationQueue
-from greenq.local_redis import LocalRedis
-from greenq.logs import FIELDS_ATTR
-from greenq.procs import free_port
-from greenq.settings import ReconcileSettings
-from poller.journal import JournalReader
-from poller.reconcile import ChatRequest, InstanceReport
-from poller.reconcile_metrics import ReconcileMetrics
-from poller.reconcile_runner import readers_for, reconcile_all, reconciler_for
-from simulator.control import SimulatorControl
+from greenq.core.contract import Envelope
+from greenq.core.jobqueue import NotificationQueue
+from greenq.core.logs import FIELDS_ATTR
+from greenq.core.settings import ReconcileSettings
+from greenq.local.procs import free_port
+from greenq.local.redis_server import LocalRedis
+from greenq.pull.journal import JournalReader
+from greenq.pull.reconcile import ChatRequest, InstanceReport
+from greenq.pull.reconcile_metrics import ReconcileMetrics
+from greenq.pull.reconcile_runner import readers_for, reconcile_all, reconciler_for
+from greenq.simulator.control import SimulatorControl
 from tests.conftest import DrainFn, load_sample
 from tests.reconcile_support import (
     TOKENS,
@@ -151,8 +151,8 @@ def test_the_configured_rate_keeps_within_green_apis_limit(
 
 
 def test_the_simulator_journal_answers_like_green_apis_and_429_past_its_limit() -> None:
-    from simulator.config import SimulatorConfig
-    from simulator.server import simulator_thread
+    from greenq.simulator.config import SimulatorConfig
+    from greenq.simulator.server import simulator_thread
 
     config = SimulatorConfig(instances={INSTANCE: TOKENS[INSTANCE]}, port=free_port(), journal_rate=1)
     server = simulator_thread(config).start()

@@ -13,9 +13,9 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from greenq.local_redis import LocalRedis
-from greenq.procs import free_port, stop_process
-from simulator.control import SimulatorControl
+from greenq.local.procs import free_port, stop_process
+from greenq.local.redis_server import LocalRedis
+from greenq.simulator.control import SimulatorControl
 from tests.reconcile_support import TOKENS, journal_only, make_messages, reconcile_env, run_reconcile
 from tests.test_simulator import (
     GREENQ,

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from redis import Redis
 
-from greenq.contract import QUEUE_NAME
-from greenq.procs import stop_process
-from greenq.up import LocalPipeline
-from simulator.control import SimulatorControl
+from greenq.core.contract import QUEUE_NAME
+from greenq.local.procs import stop_process
+from greenq.local.up import LocalPipeline
+from greenq.simulator.control import SimulatorControl
 from tests.reconcile_support import (
     TOKENS,
     MessageKey,

@@ -1,4 +1,4 @@
-"""Journal entry -> notification (poller/rebuild.py), checked through the workers' real schema validator.
+"""Journal entry -> notification (greenq/pull/rebuild.py), checked through the workers' real schema validator.
 
 Two directions of evidence: documented journal entries (tests/samples/journal/, written from GREEN API's
 journal field tables) rebuild into valid notifications; and every documented message notification sample
@@ -13,12 +13,12 @@ from typing import Any
 import orjson
 import pytest
 
-from poller.rebuild import BUILDERS, InstanceInfo, Unmappable, rebuild
-from simulator.journal import journal_entry
+from greenq.pull.rebuild import BUILDERS, InstanceInfo, Unmappable, rebuild
+from greenq.simulator.journal import journal_entry
+from greenq.workers.dedup import identity
+from greenq.workers.validation import NotificationValidator
 from tests.conftest import SAMPLES_DIR, load_sample
 from tests.reconcile_support import message_templates
-from workers.dedup import identity
-from workers.validation import NotificationValidator
 
 JOURNAL_DIR = SAMPLES_DIR / "journal"
 INFO = InstanceInfo(id_instance=1101000001, wid="79876543210@c.us")

@@ -11,7 +11,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
 
-from greenq.local_redis import LocalRedis
+from greenq.local.redis_server import LocalRedis
 from tests.support.redis_proxy import Fault, RedisProxy, RespReader
 
 

@@ -11,12 +11,12 @@ import orjson
 from redis import Redis
 from rq import Queue
 
-from greenq import checkpoints
-from greenq.contract import QUEUE_NAME, SERIALIZER, Envelope
-from greenq.dlq import ReplayReport, replay
-from greenq.jobqueue import NotificationQueue
+from greenq.core import checkpoints
+from greenq.core.contract import QUEUE_NAME, SERIALIZER, Envelope
+from greenq.core.deadletters.replay import ReplayReport, replay
+from greenq.core.deadletters.store import DeadLetterStore
+from greenq.core.jobqueue import NotificationQueue
 from tests.conftest import DrainFn, load_sample
-from workers.deadletter import DeadLetterStore
 
 ROUTER = "tests.support.effects:router"
 

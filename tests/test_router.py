@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from greenq.contract import Envelope
+from greenq.core.contract import Envelope
+from greenq.core.notification import Notification, unwrap
+from greenq.workers.context import HandlerContext
+from greenq.workers.handlers.builtin import all_sinks_router, default_router
+from greenq.workers.router import Router, RouterError, load_router
 from tests.conftest import load_sample
-from workers.context import HandlerContext
-from workers.handlers.builtin import all_sinks_router, default_router
-from workers.notification import Notification, unwrap
-from workers.router import Router, RouterError, load_router
 
 
 def notification(name: str, type_message: str | None = None) -> Notification:
@@ -88,7 +88,7 @@ def test_including_a_router_twice_is_refused() -> None:
     [
         ("no-colon", "must look like"),
         ("missing.module.here:router", "cannot import"),
-        ("workers.router:RouterError", "is not a greenq Router"),
+        ("greenq.workers.router:RouterError", "is not a greenq Router"),
     ],
 )
 def test_load_router_explains_what_is_wrong(path: str, message: str) -> None:
@@ -97,7 +97,7 @@ def test_load_router_explains_what_is_wrong(path: str, message: str) -> None:
 
 
 def test_load_router_finds_the_builtin_default() -> None:
-    assert load_router("workers.handlers.builtin:default_router") is default_router
+    assert load_router("greenq.workers.handlers.builtin:default_router") is default_router
 
 
 def test_text_accessor_covers_captions_and_plain_text() -> None:

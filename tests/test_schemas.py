@@ -20,7 +20,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012, Schema
 
-from workers.validation import DEFAULT_SCHEMA_DIR, NotificationValidator, SchemaSetError, Verdict
+from greenq.workers.validation import DEFAULT_SCHEMA_DIR, NotificationValidator, SchemaSetError, Verdict
 
 TESTS_DIR = pathlib.Path(__file__).parent
 SAMPLES_DIR = TESTS_DIR / "samples"

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from workers.validation import NotificationValidator, Verdict
+from greenq.workers.validation import NotificationValidator, Verdict
 
 TESTS_DIR = pathlib.Path(__file__).parent
 SAMPLES_DIR = TESTS_DIR / "samples"

@@ -30,12 +30,12 @@ from pydantic import SecretStr
 from redis import Redis
 from starlette.testclient import TestClient
 
-import ingress.auth
-from greenq.procs import free_port
-from greenq.settings import DEFAULT_BODY_CAP_BYTES, IngressSettings
-from ingress.app import create_app
-from ingress.auth import TokenAuthenticator
-from ingress.errors import Unauthorized
+import greenq.ingress.auth
+from greenq.core.settings import DEFAULT_BODY_CAP_BYTES, IngressSettings
+from greenq.ingress.app import create_app
+from greenq.ingress.auth import TokenAuthenticator
+from greenq.ingress.errors import Unauthorized
+from greenq.local.procs import free_port
 from tests.conftest import SAMPLES_DIR
 
 REPO = Path(__file__).resolve().parent.parent
@@ -258,7 +258,7 @@ def scrape(client: httpx.Client, url: str, prefix: str) -> float:
 
 
 class CountingCompare:
-    """Stands in for ``hmac`` in ingress.auth: records every comparison, answers like the real one."""
+    """Stands in for ``hmac`` in greenq.ingress.auth: records every comparison, answers like the real one."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[bytes, bytes]] = []
@@ -271,7 +271,7 @@ class CountingCompare:
 @pytest.fixture
 def counting(monkeypatch: pytest.MonkeyPatch) -> CountingCompare:
     compare = CountingCompare()
-    monkeypatch.setattr(ingress.auth, "hmac", SimpleNamespace(compare_digest=compare.compare_digest))
+    monkeypatch.setattr(greenq.ingress.auth, "hmac", SimpleNamespace(compare_digest=compare.compare_digest))
     return compare
 
 
@@ -299,7 +299,7 @@ def test_every_token_is_compared_with_compare_digest_wherever_the_match_is(
     sent = tokens[match] if match < len(tokens) else "no-such-token-" + "z" * 20
     found: str | None = None
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ingress.auth, "hmac", SimpleNamespace(compare_digest=compare.compare_digest))
+        patch.setattr(greenq.ingress.auth, "hmac", SimpleNamespace(compare_digest=compare.compare_digest))
         with contextlib.suppress(Unauthorized):
             found = auth.authenticate([prefix + sent])
 

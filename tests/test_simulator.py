@@ -30,12 +30,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from greenq.contract import QUEUE_NAME, SERIALIZER
-from greenq.local_redis import LocalRedis
-from greenq.procs import free_port, stop_process, wait_for_port
-from simulator.config import SimulatorConfig
-from simulator.control import SimulatorControl
-from simulator.server import ServerThread, simulator_thread
+from greenq.core.contract import QUEUE_NAME, SERIALIZER
+from greenq.local.procs import free_port, stop_process, wait_for_port
+from greenq.local.redis_server import LocalRedis
+from greenq.simulator.config import SimulatorConfig
+from greenq.simulator.control import SimulatorControl
+from greenq.simulator.server import ServerThread, simulator_thread
 from tests.conftest import SAMPLES_DIR
 
 GREENQ = [sys.executable, "-m", "greenq"]

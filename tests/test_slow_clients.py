@@ -18,14 +18,14 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
-from greenq.local_nginx import LocalNginx
-from greenq.local_redis import LocalRedis
-from greenq.procs import free_port, stop_process, wait_for_port
+from greenq.local.nginx_server import LocalNginx
+from greenq.local.procs import free_port, stop_process, wait_for_port
+from greenq.local.redis_server import LocalRedis
 from tests.conftest import SAMPLES_DIR, TOKEN
 from tests.test_processes import REPO, env_for
 
 SLOW_CLIENTS = 20
-#: nginx's client_header_timeout / client_body_timeout in greenq/templates/nginx.conf.tmpl, plus slack.
+#: nginx's client_header_timeout / client_body_timeout in greenq/local/templates/nginx.conf.tmpl, plus slack.
 CUT_OFF_WITHIN = 10 + 8
 
 

@@ -20,9 +20,9 @@ import orjson
 import pytest
 from redis import Redis
 
-from greenq import keys
-from greenq.procs import free_port, stop_process
-from greenq.up import LocalPipeline, UpOptions
+from greenq.core import keys
+from greenq.local.procs import free_port, stop_process
+from greenq.local.up import LocalPipeline, UpOptions
 from tests.conftest import sample_paths
 from tests.support.processes import poll
 from tests.test_processes import scrape

@@ -7,12 +7,12 @@ import ipaddress
 import pytest
 from pydantic import SecretStr
 
-from greenq.cli import main
-from greenq.contract import Envelope, EnvelopeError
-from greenq.settings import IngressSettings, WorkerSettings, parse_tokens
-from ingress.auth import TokenAuthenticator
-from ingress.client_ip import ClientAddressPolicy
-from ingress.errors import Forbidden, Unauthorized
+from greenq.cli.main import main
+from greenq.core.contract import Envelope, EnvelopeError
+from greenq.core.settings import IngressSettings, WorkerSettings, parse_tokens
+from greenq.ingress.auth import TokenAuthenticator
+from greenq.ingress.client_ip import ClientAddressPolicy
+from greenq.ingress.errors import Forbidden, Unauthorized
 
 TOKENS = {"a": SecretStr("alpha-token-123"), "b": SecretStr("Bearer beta-token-456")}
 

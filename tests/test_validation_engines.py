@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workers.notification import unwrap
-from workers.validation import NotificationValidator
+from greenq.core.notification import unwrap
+from greenq.workers.validation import NotificationValidator
 
 TESTS = Path(__file__).parent
 EXAMPLES = sorted(TESTS.glob("samples/*.json")) + sorted(TESTS.glob("fixtures/notifications/*.json"))

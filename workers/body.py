@@ -13,9 +13,9 @@ from typing import Any, Final
 
 import orjson
 
-from greenq.contract import Envelope
-from workers.notification import unwrap
-from workers.outcomes import Outcome
+from greenq.core.contract import Envelope
+from greenq.core.notification import unwrap
+from greenq.core.outcomes import Outcome
 
 #: Characters of an unreadable body kept in its log line; the dead letter holds all of it.
 LOG_PREVIEW_CHARS: Final = 2048

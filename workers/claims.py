@@ -17,8 +17,8 @@ import enum
 import hashlib
 from dataclasses import dataclass
 
-from greenq import keys
-from greenq.contract import Envelope
+from greenq.core import keys
+from greenq.core.contract import Envelope
 
 #: Claims outlive job re-runs by far; when deduplication is off they still need a lifetime.
 MIN_CLAIM_SECONDS = 3600

@@ -20,9 +20,9 @@ from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import RedisError, WatchError
 
-from greenq import checkpoints, keys
-from workers.claims import Claimed
-from workers.items import Item, Owner
+from greenq.core import checkpoints, keys
+from greenq.workers.claims import Claimed
+from greenq.workers.items import Item, Owner
 
 #: Commit attempts (claim conflicts or a connection lost mid-transaction) before the job itself fails.
 COMMIT_ATTEMPTS = 8

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from redis import Redis
 from redis.client import Pipeline
 
-from greenq.settings import WorkerSettings
+from greenq.core.settings import WorkerSettings
 
 
 @dataclass(frozen=True)

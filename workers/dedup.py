@@ -3,9 +3,10 @@
 GREEN API resends a notification when our 200 did not reach it (and pull mode sees one again after a crash
 between enqueue and delete), so the same notification can arrive twice. Its identity is derived from the
 fields GREEN API keeps stable across resends: instance, type, chat, message id, the status-like field and
-the timestamp; a message by instance, direction, chat, idMessage and typeMessage (greenq.message_identity,
-shared with ``greenq reconcile`` so that a rebuilt copy and the real notification are one). A status change
-(sent -> delivered -> read) changes the identity, so it is not a duplicate.
+the timestamp; a message by instance, direction, chat, idMessage and typeMessage
+(greenq.core.message_identity, shared with ``greenq reconcile`` so that a rebuilt copy and the real
+notification are one). A status change (sent -> delivered -> read) changes the identity, so it is not a
+duplicate.
 
 The identity never re-encodes the parsed body (a hostile body can be too deep to encode): it joins the
 *scalar* fields above, and for types without a message id it adds a digest of the raw body text (a resend
@@ -20,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from greenq.message_identity import message_identity
+from greenq.core.message_identity import message_identity
 
 #: Top-level fields that tell two different notifications of the same message apart.
 _STATE_FIELDS = ("status", "stateInstance", "statusInstance", "chatState")

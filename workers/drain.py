@@ -22,10 +22,10 @@ import orjson
 from redis import Redis
 from redis.exceptions import ResponseError
 
-from greenq import partitions
-from greenq.jobqueue import NotificationQueue
-from workers.items import Item
-from workers.processing import Processor
+from greenq.core import partitions
+from greenq.core.jobqueue import NotificationQueue
+from greenq.workers.items import Item
+from greenq.workers.processing import Processor
 
 #: Notifications per batch (one commit) and seconds one drain job runs before yielding to other jobs.
 BATCH: Final = 256

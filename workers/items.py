@@ -6,10 +6,10 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from greenq.contract import Envelope
-from workers.claims import Claim, Claimed
-from workers.outcomes import Outcome
-from workers.validation import Verdict
+from greenq.core.contract import Envelope
+from greenq.core.outcomes import Outcome
+from greenq.workers.claims import Claim, Claimed
+from greenq.workers.validation import Verdict
 
 #: What happened to one notification: a final outcome, or None when it went back for a retry (or was
 #: already committed by an earlier run of the same job: see ``Item.claimed``).

@@ -1,4 +1,4 @@
-"""The RQ job function (``greenq.keys.JOB_FUNCTION``) and the processor it runs.
+"""The RQ job function (``greenq.core.keys.JOB_FUNCTION``) and the processor it runs.
 
 RQ finds job functions by import path, so the function cannot receive the processor as an argument. The
 worker binds its processor here once at start-up (``bind``); a job run anywhere else fails loudly.
@@ -10,8 +10,8 @@ import uuid
 
 from rq import get_current_job
 
-from workers.drain import PartitionDrain
-from workers.processing import Processor
+from greenq.workers.drain import PartitionDrain
+from greenq.workers.processing import Processor
 
 
 class ProcessorNotBound(RuntimeError):
@@ -34,7 +34,7 @@ def process_batch(batch: list[object]) -> dict[str, int]:
     """Process one job's notifications; returns outcome counts."""
     processor = _Binding.processor
     if processor is None:
-        raise ProcessorNotBound("process_batch needs a greenq worker (greenq worker / workers.runner)")
+        raise ProcessorNotBound("process_batch needs a greenq worker (greenq worker / greenq.workers.runner)")
     return processor.process_batch(batch)
 
 
@@ -42,7 +42,9 @@ def drain_partition(partition: int) -> int:
     """Drain one partition stream in per-chat order (ordered mode); returns notifications settled."""
     drain = _Binding.drain
     if drain is None:
-        raise ProcessorNotBound("drain_partition needs a greenq worker (greenq worker / workers.runner)")
+        raise ProcessorNotBound(
+            "drain_partition needs a greenq worker (greenq worker / greenq.workers.runner)"
+        )
     job = get_current_job()
     return drain.drain(int(partition), job.id if job is not None else uuid.uuid4().hex)
 

@@ -17,11 +17,11 @@ from prometheus_client.registry import Collector
 from redis import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from greenq import keys
-from greenq.failed_jobs import read_failed_jobs
-from greenq.redis_memory import RedisMemory, read_memory
-from greenq.status import read_backlog
-from workers.outcomes import Outcome
+from greenq.core import keys
+from greenq.core.deadletters.failed_jobs import read_failed_jobs
+from greenq.core.outcomes import Outcome
+from greenq.core.redis_memory import RedisMemory, read_memory
+from greenq.core.status import read_backlog
 
 DURATION_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
 BATCH_BUCKETS: Final = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)

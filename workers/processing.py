@@ -3,8 +3,9 @@
 Each notification is read, validated, claimed, routed and handled on its own: a bad one (even a body too
 deep to re-encode) never fails or repeats its neighbours. Everything a batch writes to Redis (handlers'
 buffered writes, dead letters, retry jobs, claims, outcome counts) is committed together in one MULTI/EXEC
-(``workers.commit``) before any outcome is counted or logged. A worker killed mid-batch commits nothing and
-RQ re-runs the job; a job re-run after its commit finds its claims and does nothing (``workers.claims``).
+(``greenq.workers.commit``) before any outcome is counted or logged. A worker killed mid-batch commits nothing
+and RQ re-runs the job; a job re-run after its commit finds its claims and does nothing
+(``greenq.workers.claims``).
 """
 
 from __future__ import annotations
@@ -23,24 +24,24 @@ from redis.client import Pipeline
 from redis.exceptions import RedisError
 from rq import get_current_job
 
-from greenq import keys
-from greenq.contract import Envelope, EnvelopeError
-from greenq.jobqueue import NotificationQueue
-from greenq.logs import fields
-from greenq.settings import WorkerSettings
-from workers.body import read_body
-from workers.claims import Claimed, claim_for
-from workers.commit import WriteFailure, commit_batch
-from workers.context import HandlerContext
-from workers.deadletter import DeadLetter, DeadLetterStore
-from workers.dedup import identity
-from workers.items import Item, Result
-from workers.metrics import WorkerMetrics
-from workers.notification import Notification
-from workers.outcomes import Outcome
-from workers.reporting import Reporter, notification_ids
-from workers.router import Route, Router
-from workers.validation import NotificationValidator
+from greenq.core import keys
+from greenq.core.contract import Envelope, EnvelopeError
+from greenq.core.deadletters.store import DeadLetter, DeadLetterStore
+from greenq.core.jobqueue import NotificationQueue
+from greenq.core.logs import fields
+from greenq.core.notification import Notification
+from greenq.core.outcomes import Outcome
+from greenq.core.settings import WorkerSettings
+from greenq.workers.body import read_body
+from greenq.workers.claims import Claimed, claim_for
+from greenq.workers.commit import WriteFailure, commit_batch
+from greenq.workers.context import HandlerContext
+from greenq.workers.dedup import identity
+from greenq.workers.items import Item, Result
+from greenq.workers.metrics import WorkerMetrics
+from greenq.workers.reporting import Reporter, notification_ids
+from greenq.workers.router import Route, Router
+from greenq.workers.validation import NotificationValidator
 
 log = logging.getLogger("greenq.worker")
 

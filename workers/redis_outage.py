@@ -22,8 +22,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from greenq import keys
-from greenq.logs import fields
+from greenq.core import keys
+from greenq.core.logs import fields
 
 log = logging.getLogger("greenq.worker")
 

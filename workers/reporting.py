@@ -9,10 +9,10 @@ import logging
 import time
 from typing import Any
 
-from greenq.logs import fields
-from workers.body import body_preview
-from workers.items import Item
-from workers.metrics import WorkerMetrics
+from greenq.core.logs import fields
+from greenq.workers.body import body_preview
+from greenq.workers.items import Item
+from greenq.workers.metrics import WorkerMetrics
 
 log = logging.getLogger("greenq.worker")
 

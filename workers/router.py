@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from workers.context import HandlerContext
-from workers.notification import Notification
+from greenq.core.notification import Notification
+from greenq.workers.context import HandlerContext
 
 Handler: TypeAlias = Callable[[Notification, HandlerContext], None]
 Selector: TypeAlias = str | Iterable[str] | None

@@ -22,7 +22,7 @@ from rq.registry import StartedJobRegistry
 from rq.utils import as_text
 from rq.worker import WorkerStatus
 
-from greenq.dlq import trim_dead_letters
+from greenq.core.deadletters.replay import trim_dead_letters
 
 #: How often a worker applies the dead-letter retention (each run logs how many entries it removed).
 TRIM_INTERVAL_SECONDS: Final = 3600

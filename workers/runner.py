@@ -2,7 +2,7 @@
 
 The worker class builds on RQ's ``SimpleWorker`` (jobs run in the worker process): forking per job costs more
 than processing a whole batch, and in-process jobs keep the validators compiled and the metrics in one
-registry. ``workers.rq_worker`` adds the fast recovery of a killed worker's job.
+registry. ``greenq.workers.rq_worker`` adds the fast recovery of a killed worker's job.
 """
 
 from __future__ import annotations
@@ -15,18 +15,18 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
 
-from greenq.contract import QUEUE_NAME, SERIALIZER
-from greenq.logs import fields
-from greenq.redis_conn import connect
-from greenq.settings import WorkerSettings
-from workers import jobs
-from workers.drain import PartitionDrain
-from workers.metrics import RedisStateCollector, WorkerMetrics
-from workers.processing import Processor
-from workers.redis_outage import RedisOutage
-from workers.router import load_router
-from workers.rq_worker import GreenqWorker
-from workers.validation import NotificationValidator
+from greenq.core.contract import QUEUE_NAME, SERIALIZER
+from greenq.core.logs import fields
+from greenq.core.redis_conn import connect
+from greenq.core.settings import WorkerSettings
+from greenq.workers import jobs
+from greenq.workers.drain import PartitionDrain
+from greenq.workers.metrics import RedisStateCollector, WorkerMetrics
+from greenq.workers.processing import Processor
+from greenq.workers.redis_outage import RedisOutage
+from greenq.workers.router import load_router
+from greenq.workers.rq_worker import GreenqWorker
+from greenq.workers.validation import NotificationValidator
 
 log = logging.getLogger("greenq.worker")
 

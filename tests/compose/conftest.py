@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 import pytest
 
-from greenq.procs import free_port
+from greenq.local.procs import free_port
 from tests.compose.engine import DockerEngine, EngineUnavailable
 from tests.compose.stack import ComposeStack, Ports, write_env_file
 from tests.compose.standins import compose_plugin, prepare_standins

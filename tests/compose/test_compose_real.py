@@ -24,8 +24,8 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq.registry import StartedJobRegistry
 
-from greenq.contract import QUEUE_NAME
-from simulator.control import SimulatorControl
+from greenq.core.contract import QUEUE_NAME
+from greenq.simulator.control import SimulatorControl
 from tests.compose.conftest import HOOK_TOKENS
 from tests.compose.prometheus import (
     Prometheus,

@@ -2,7 +2,7 @@
 
 ``GREENQ_TEST_CRASH_AT=committed:1,handlers-ran:3`` makes the process (its whole process group, like a
 container kill) die the 1st time it reaches ``committed`` and the 3rd time it reaches ``handlers-ran``
-(names: :mod:`greenq.checkpoints`). With ``GREENQ_TEST_CRASH_ONCE=<path>`` the crash happens only if
+(names: :mod:`greenq.core.checkpoints`). With ``GREENQ_TEST_CRASH_ONCE=<path>`` the crash happens only if
 ``<path>`` does not exist yet (it is created just before dying), so a restarted process runs on cleanly.
 Only test code calls :func:`install_from_env`; production processes never install a hook.
 """
@@ -14,7 +14,7 @@ import signal
 from collections import Counter
 from pathlib import Path
 
-from greenq import checkpoints
+from greenq.core import checkpoints
 
 CRASH_AT_ENV = "GREENQ_TEST_CRASH_AT"
 CRASH_ONCE_ENV = "GREENQ_TEST_CRASH_ONCE"

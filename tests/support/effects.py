@@ -20,10 +20,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from greenq.core.notification import Notification
+from greenq.workers.context import HandlerContext
+from greenq.workers.router import Router
 from tests.support import crash
-from workers.context import HandlerContext
-from workers.notification import Notification
-from workers.router import Router
 
 EFFECTS = "test:effects"
 WRONG_TYPE_KEY = "test:a-string"

@@ -14,11 +14,11 @@ from __future__ import annotations
 import logging
 from typing import Final
 
-from greenq import keys
-from greenq.logs import fields
-from workers.context import HandlerContext
-from workers.notification import Notification
-from workers.router import Handler, Router
+from greenq.core import keys
+from greenq.core.logs import fields
+from greenq.core.notification import Notification
+from greenq.workers.context import HandlerContext
+from greenq.workers.router import Handler, Router
 
 journal = logging.getLogger("greenq.journal")
 

@@ -1,0 +1,72 @@
+"""Every Redis key, queue name and job path greenq uses, defined once.
+
+The ingress and the workers import these names; nothing else spells a key.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: Prefix of every key greenq writes (RQ's own keys keep their ``rq:`` prefix).
+PREFIX: Final = "greenq"
+
+#: The RQ queue that carries notification batches from ingress/poller to workers.
+QUEUE_NAME: Final = "greenq-notifications"
+
+#: Import path of the RQ job function; the ingress enqueues it by name and never imports worker code.
+JOB_FUNCTION: Final = "greenq.workers.jobs.process_batch"
+
+#: Redis Stream holding dead letters (invalid, failed, unknown_type notifications), newest last.
+DEAD_LETTER_STREAM: Final = f"{PREFIX}:deadletter"
+
+#: Prefix of the per-typeWebhook Redis Streams written by the built-in stream sink.
+EVENT_STREAM_PREFIX: Final = f"{PREFIX}:events:"
+
+
+#: Prefix of the deduplication markers (one short-lived key per notification identity).
+DEDUP_PREFIX: Final = f"{PREFIX}:dedup:"
+
+
+def dedup_key(digest: str) -> str:
+    """Marker key of one notification identity (``digest`` is a hash of its identifying fields)."""
+    return f"{DEDUP_PREFIX}{digest}"
+
+
+#: Prefix of exactly-once claims: one short-lived key per unit of work (a delivery, retry attempt or replay)
+#: that committed without a content identity, written in the same transaction as the unit's effects.
+CLAIM_PREFIX: Final = f"{PREFIX}:claim:"
+
+#: Prefix of the short-lived lock a ``greenq dlq replay`` takes on one dead letter before replaying it.
+REPLAY_LOCK_PREFIX: Final = f"{PREFIX}:replaying:"
+
+
+def claim_key(unit: str) -> str:
+    """Claim key of one unit of work (``unit`` is a digest of request id, attempt, source, replay origin)."""
+    return f"{CLAIM_PREFIX}{unit}"
+
+
+def replay_lock_key(entry_id: str) -> str:
+    """Lock key of one dead-letter entry while a replay moves it back to the queue."""
+    return f"{REPLAY_LOCK_PREFIX}{entry_id}"
+
+
+def event_stream(type_webhook: str) -> str:
+    """Name of the stream sink's stream for one typeWebhook."""
+    return f"{EVENT_STREAM_PREFIX}{type_webhook}"
+
+
+#: Hash of final-outcome counts (field = outcome, value = count since the key was created): the workers
+#: increment it with each final outcome, ``greenq status`` reads it.
+OUTCOME_COUNTS: Final = f"{PREFIX}:outcomes"
+
+#: A short-lived key a worker writes to learn whether Redis takes writes again (a full Redis answers PING).
+WRITE_PROBE: Final = f"{PREFIX}:write-probe"
+
+#: Prefix of the markers ``greenq reconcile`` sets on the notifications it enqueued (one per dedup identity),
+#: so a later run does not enqueue them again before a worker has processed them.
+RECONCILED_PREFIX: Final = f"{PREFIX}:reconciled:"
+
+
+def reconciled_key(digest: str) -> str:
+    """Marker of a notification the reconciler enqueued (``digest`` is its dedup identity)."""
+    return f"{RECONCILED_PREFIX}{digest}"

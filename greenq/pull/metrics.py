@@ -1,0 +1,70 @@
+"""The poller's Prometheus metrics (``greenq_poller_*``), labelled by the instance's configured *name*."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from greenq.pull.errors import ERROR_KINDS, ErrorKind
+
+#: Long polls last up to receiveTimeout (60 s at most) plus the request timeout.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 90)
+
+
+@dataclass(frozen=True)
+class PollerMetrics:
+    received: Counter
+    deleted: Counter
+    errors: Counter
+    poll_latency: Histogram
+    paused: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry, instances: Iterable[str] = ()) -> PollerMetrics:
+        """Register the metrics; each instance's series start at zero so rates work from the first scrape."""
+        metrics = cls(
+            received=Counter(
+                "greenq_poller_received_total",
+                "Notifications taken from receiveNotification.",
+                ["instance"],
+                registry=registry,
+            ),
+            deleted=Counter(
+                "greenq_poller_deleted_total",
+                "Notifications deleted with deleteNotification after their enqueue.",
+                ["instance"],
+                registry=registry,
+            ),
+            errors=Counter(
+                "greenq_poller_errors_total",
+                "Failed GREEN API calls and enqueues, by kind.",
+                ["instance", "kind"],
+                registry=registry,
+            ),
+            poll_latency=Histogram(
+                "greenq_poller_poll_latency_seconds",
+                "Duration of successful receiveNotification calls (long polls included).",
+                ["instance"],
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            paused=Gauge(
+                "greenq_poller_instance_paused",
+                "1 while GREEN API refuses the instance (401/403/404) and it waits to try again.",
+                ["instance"],
+                registry=registry,
+            ),
+        )
+        for name in instances:
+            metrics.received.labels(instance=name)
+            metrics.deleted.labels(instance=name)
+            metrics.poll_latency.labels(instance=name)
+            metrics.paused.labels(instance=name).set(0)
+            for kind in ERROR_KINDS:
+                metrics.errors.labels(instance=name, kind=kind)
+        return metrics
+
+    def error(self, instance: str, kind: ErrorKind) -> None:
+        self.errors.labels(instance=instance, kind=kind).inc()

@@ -1,0 +1,64 @@
+"""The simulator's ASGI app: GREEN API routes, control routes, and one push task per instance."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx2
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from greenq.simulator import api_routes, control_routes
+from greenq.simulator.config import SimulatorConfig
+from greenq.simulator.push import WebhookPusher
+from greenq.simulator.state import SimInstance
+
+API_METHODS = ["GET", "POST", "DELETE", "PUT", "PATCH"]
+
+
+def create_app(config: SimulatorConfig) -> Starlette:
+    """A fresh simulator holding ``config.instances``, all empty and in HTTP API (pull) mode."""
+    instances = {
+        id_instance: SimInstance(id_instance, token, config.journal_rate, config.journal_lag)
+        for id_instance, token in config.instances.items()
+    }
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        async with httpx2.AsyncClient(trust_env=False) as http:
+            tasks = [
+                asyncio.create_task(
+                    WebhookPusher(instance, http, config.webhook_timeout, config.webhook_pause).run(),
+                    name=f"push {instance.id_instance}",
+                )
+                for instance in instances.values()
+            ]
+            try:
+                yield
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    routes = [
+        Route("/waInstance{id_instance:int}/{method}/{token}", api_routes.api_call, methods=API_METHODS),
+        Route(
+            "/waInstance{id_instance:int}/{method}/{token}/{argument}",
+            api_routes.api_call,
+            methods=API_METHODS,
+        ),
+        Route("/sim/instances", control_routes.list_instances, methods=["GET"]),
+        Route(
+            "/sim/instances/{id_instance:int}/notifications",
+            control_routes.add_notifications,
+            methods=["POST"],
+        ),
+        Route("/sim/instances/{id_instance:int}/stats", control_routes.stats, methods=["GET"]),
+        Route("/sim/instances/{id_instance:int}/faults", control_routes.faults, methods=["POST", "DELETE"]),
+        Route("/sim/instances/{id_instance:int}/journal", control_routes.journal, methods=["POST"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.instances = instances
+    return app
