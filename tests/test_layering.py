@@ -63,48 +63,14 @@ def test_an_upward_import_breaks_the_floors(tmp_path: Path, module: str, upward_
     assert "0 kept, 1 broken" in result.stdout
 
 
-def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
-    """Strongly connected components of more than one module (Tarjan's algorithm, iterative)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[list[str]] = []
-    for start in sorted(graph.modules):
-        if start in index:
-            continue
-        work: list[tuple[str, Iterator[str]]] = [
-            (start, iter(sorted(graph.find_modules_directly_imported_by(start))))
-        ]
-        index[start] = low[start] = len(index)
-        stack.append(start)
-        on_stack.add(start)
-        while work:
-            node, children = work[-1]
-            child = next(children, None)
-            if child is not None:
-                if child not in index:
-                    index[child] = low[child] = len(index)
-                    stack.append(child)
-                    on_stack.add(child)
-                    work.append((child, iter(sorted(graph.find_modules_directly_imported_by(child)))))
-                elif child in on_stack:
-                    low[node] = min(low[node], index[child])
-                continue
-            work.pop()
-            if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[node])
-            if low[node] == index[node]:
-                component = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    component.append(member)
-                    if member == node:
-                        break
-                if len(component) > 1:
-                    found.append(sorted(component))
-    return found
+def _cycles(graph: grimp.ImportGraph) -> list[tuple[str, str]]:
+    """Each import ``a -> b`` for which ``b`` also reaches ``a``: an edge on an import cycle."""
+    return [
+        (module, imported)
+        for module in sorted(graph.modules)
+        for imported in sorted(graph.find_modules_directly_imported_by(module))
+        if graph.chain_exists(importer=imported, imported=module)
+    ]
 
 
 def test_no_module_imports_another_in_a_cycle() -> None:
