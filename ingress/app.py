@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from greenq.core.logs import fields
 from greenq.core.settings import OVER_CAP_PATH, IngressSettings
+from greenq.ingress.answers import openapi_responses
 from greenq.ingress.components import build_components
 from greenq.ingress.metrics import render
 from greenq.ingress.webhook import WebhookEndpoint
@@ -117,7 +118,6 @@ def _openapi(app: FastAPI, webhook_path: str) -> dict[str, Any]:
     return app.openapi_schema
 
 
-_REFUSED = {"description": "Refused; nothing was stored.", "content": {"application/json": {}}}
 WEBHOOK_OPENAPI: dict[str, Any] = {
     "post": {
         "summary": "Receive one GREEN API notification",
@@ -133,9 +133,6 @@ WEBHOOK_OPENAPI: dict[str, Any] = {
             "sender is stored too and answered 200, so GREEN API never stalls on it.",
             "content": {"application/json": {"schema": {"type": "object"}}},
         },
-        "responses": {
-            "200": {"description": "Stored.", "content": {"application/json": {}}},
-            **dict.fromkeys(("400", "401", "403", "413", "503"), _REFUSED),
-        },
+        "responses": openapi_responses(),
     }
 }
