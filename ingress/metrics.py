@@ -31,7 +31,7 @@ class IngressMetrics:
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> IngressMetrics:
         registry = registry if registry is not None else CollectorRegistry()
-        return cls(
+        metrics = cls(
             requests=Counter(
                 "greenq_ingress_requests",
                 "Webhook requests by outcome.",
@@ -51,6 +51,11 @@ class IngressMetrics:
                 registry=registry,
             ),
         )
+        # Every outcome's series exists from the start at 0, so increase() sees even the first refusal
+        # (a series born at 1 shows no increase, and the over_cap alert would miss the first stall).
+        for outcome in REQUEST_OUTCOMES:
+            metrics.requests.labels(outcome=outcome)
+        return metrics
 
 
 def render(registry: CollectorRegistry, multiprocess_dir: str | None) -> bytes:

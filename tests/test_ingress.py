@@ -348,3 +348,10 @@ def test_refusals_metric_outcomes_and_the_openapi_document_come_from_one_table(c
             "content": {"application/json": {}},
         }
     assert {answer.status for answer in ANSWERS} == {200, 500, *(refusal.status_code for refusal in refusals)}
+
+
+def test_every_request_outcome_is_exported_at_zero_before_the_first_request(client: TestClient) -> None:
+    exported = client.get("/metrics").text.splitlines()
+
+    for outcome in REQUEST_OUTCOMES:
+        assert f'greenq_ingress_requests_total{{outcome="{outcome}"}} 0.0' in exported
