@@ -6,8 +6,8 @@ It never validates schemas and never runs handlers; a 200 is sent only after Red
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -21,7 +21,8 @@ from starlette.types import Receive, Scope, Send
 
 from greenq.core.logs import fields
 from greenq.core.settings import OVER_CAP_PATH, IngressSettings
-from greenq.ingress.components import build_components
+from greenq.ingress.answers import openapi_responses
+from greenq.ingress.components import IngressComponents, build_components
 from greenq.ingress.metrics import render
 from greenq.ingress.webhook import WebhookEndpoint
 
@@ -51,39 +52,55 @@ class IngressApp:
 def create_app(settings: IngressSettings, connection: AsyncRedis | None = None) -> IngressApp:
     """The ASGI app; ``connection`` lets tests and embedders supply their own Redis client."""
     parts = build_components(settings, connection)
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if parts.auth.is_open:
-            log.warning("ingress accepts requests WITHOUT a token (GREENQ_ALLOW_UNAUTHENTICATED=true)")
-        log.info(
-            "ingress ready",
-            extra=fields(
-                webhook_path=settings.webhook_path,
-                tokens=sorted(settings.tokens),
-                allowlist=bool(settings.allowed_ips),
-                max_body_bytes=settings.max_body_bytes,
-                body_cap_bytes=settings.body_cap_bytes,
-            ),
-        )
-        await parts.committer.start()
-        yield
-        await parts.committer.stop()
-        await parts.redis.aclose()
-
     app = FastAPI(
         title="greenq ingress",
         version="0.1.0",
-        lifespan=lifespan,
+        lifespan=_lifespan(parts),
         docs_url=None,
         redoc_url=None,
         redirect_slashes=False,
     )
     app.state.components = parts
-
     webhook = WebhookEndpoint(parts)
     app.router.routes.insert(0, Route(settings.webhook_path, webhook, methods=["POST"]))
     app.openapi = lambda: _openapi(app, settings.webhook_path)  # type: ignore[method-assign]
+    _add_operational_routes(app, parts)
+    over_cap = WebhookEndpoint(parts, over_cap_only=True)
+    return IngressApp(app, {settings.webhook_path: webhook, OVER_CAP_PATH: over_cap})
+
+
+def _lifespan(parts: IngressComponents) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start the group committer before the first request; stop it and close Redis after the last."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        _log_ready(parts)
+        await parts.committer.start()
+        yield
+        await parts.committer.stop()
+        await parts.redis.aclose()
+
+    return lifespan
+
+
+def _log_ready(parts: IngressComponents) -> None:
+    settings = parts.settings
+    if parts.auth.is_open:
+        log.warning("ingress accepts requests WITHOUT a token (GREENQ_ALLOW_UNAUTHENTICATED=true)")
+    log.info(
+        "ingress ready",
+        extra=fields(
+            webhook_path=settings.webhook_path,
+            tokens=sorted(settings.tokens),
+            allowlist=bool(settings.allowed_ips),
+            max_body_bytes=settings.max_body_bytes,
+            body_cap_bytes=settings.body_cap_bytes,
+        ),
+    )
+
+
+def _add_operational_routes(app: FastAPI, parts: IngressComponents) -> None:
+    """Liveness, readiness and metrics: the routes an orchestrator and Prometheus call."""
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -101,11 +118,8 @@ def create_app(settings: IngressSettings, connection: AsyncRedis | None = None) 
 
     @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> Response:
-        body = render(parts.registry, settings.metrics_dir)
+        body = render(parts.registry, parts.settings.metrics_dir)
         return PlainTextResponse(body, media_type=CONTENT_TYPE_LATEST)
-
-    over_cap = WebhookEndpoint(parts, over_cap_only=True)
-    return IngressApp(app, {settings.webhook_path: webhook, OVER_CAP_PATH: over_cap})
 
 
 def _openapi(app: FastAPI, webhook_path: str) -> dict[str, Any]:
@@ -117,7 +131,6 @@ def _openapi(app: FastAPI, webhook_path: str) -> dict[str, Any]:
     return app.openapi_schema
 
 
-_REFUSED = {"description": "Refused; nothing was stored.", "content": {"application/json": {}}}
 WEBHOOK_OPENAPI: dict[str, Any] = {
     "post": {
         "summary": "Receive one GREEN API notification",
@@ -133,9 +146,6 @@ WEBHOOK_OPENAPI: dict[str, Any] = {
             "sender is stored too and answered 200, so GREEN API never stalls on it.",
             "content": {"application/json": {"schema": {"type": "object"}}},
         },
-        "responses": {
-            "200": {"description": "Stored.", "content": {"application/json": {}}},
-            **dict.fromkeys(("400", "401", "403", "413", "503"), _REFUSED),
-        },
+        "responses": openapi_responses(),
     }
 }

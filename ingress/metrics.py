@@ -12,16 +12,10 @@ from typing import Final
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-#: Every value of the ``outcome`` label of ``greenq_ingress_requests_total``.
-REQUEST_OUTCOMES: Final = (
-    "accepted",  # 200: durably in Redis
-    "unauthorized",  # 401: missing or wrong token
-    "forbidden",  # 403: source IP not allowed
-    "over_cap",  # 413: body over the hard cap (nginx's own 413s are forwarded here to be counted)
-    "bad_request",  # 400: broken framing (bad Content-Length, body cut short); never the body's content
-    "unavailable",  # 503: Redis unreachable or the write failed
-    "internal_error",  # 500: a bug in the ingress (logged with its traceback)
-)
+from greenq.ingress.answers import ANSWERS
+
+#: Every value of the ``outcome`` label of the request metrics: one per row of the answer table.
+REQUEST_OUTCOMES: Final = tuple(answer.outcome for answer in ANSWERS)
 
 LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -37,7 +31,7 @@ class IngressMetrics:
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> IngressMetrics:
         registry = registry if registry is not None else CollectorRegistry()
-        return cls(
+        metrics = cls(
             requests=Counter(
                 "greenq_ingress_requests",
                 "Webhook requests by outcome.",
@@ -57,6 +51,11 @@ class IngressMetrics:
                 registry=registry,
             ),
         )
+        # Every outcome's series exists from the start at 0, so increase() sees even the first refusal
+        # (a series born at 1 shows no increase, and the over_cap alert would miss the first stall).
+        for outcome in REQUEST_OUTCOMES:
+            metrics.requests.labels(outcome=outcome)
+        return metrics
 
 
 def render(registry: CollectorRegistry, multiprocess_dir: str | None) -> bytes:

@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from greenq.core.contract import Envelope
 from greenq.core.logs import fields
+from greenq.ingress.answers import ACCEPTED, INTERNAL_ERROR
 from greenq.ingress.body import check_declared_length, read_limited
 from greenq.ingress.client_ip import join_header_lines
 from greenq.ingress.components import IngressComponents
@@ -41,22 +42,22 @@ class WebhookEndpoint:
     def __init__(self, parts: IngressComponents, *, over_cap_only: bool = False) -> None:
         self._parts = parts
         self._over_cap_only = over_cap_only
-        self._accepted = parts.metrics.requests.labels(outcome="accepted")
-        self._accepted_latency = parts.metrics.latency.labels(outcome="accepted")
+        self._accepted = parts.metrics.requests.labels(outcome=ACCEPTED.outcome)
+        self._accepted_latency = parts.metrics.latency.labels(outcome=ACCEPTED.outcome)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         request = Request(scope, receive)
         request_id = os.urandom(16).hex()
-        status = 200
+        status = ACCEPTED.status
         try:
             job_id = await self._accept(request, request_id)
         except IngressRefusal as refusal:
             status, payload = refusal.status_code, self._refuse(request, request_id, refusal, started)
         except Exception:  # a bug: answer 500 (GREEN API resends), log and count it; never drop it silently
             log.exception("webhook failed unexpectedly", extra=fields(request_id=request_id))
-            self._parts.metrics.requests.labels(outcome="internal_error").inc()
-            status, payload = 500, {"status": "error", "request_id": request_id}
+            self._parts.metrics.requests.labels(outcome=INTERNAL_ERROR.outcome).inc()
+            status, payload = INTERNAL_ERROR.status, {"status": "error", "request_id": request_id}
         else:
             self._accepted.inc()
             self._accepted_latency.observe(time.perf_counter() - started)

@@ -14,7 +14,10 @@ from starlette.testclient import TestClient
 
 from greenq.core.contract import JOB_FUNCTION, Envelope
 from greenq.core.settings import OVER_CAP_PATH, IngressSettings
+from greenq.ingress.answers import ANSWERS, answer_for
 from greenq.ingress.app import create_app
+from greenq.ingress.errors import BadRequest, Forbidden, OverCap, Unauthorized, Unavailable
+from greenq.ingress.metrics import REQUEST_OUTCOMES
 from tests.conftest import OTHER_TOKEN, SAMPLES_DIR, TOKEN, sample_paths
 
 WEBHOOK = "/green-api/webhook/"
@@ -321,3 +324,34 @@ def test_duplicated_key_survives_in_the_stored_body(client: TestClient, queue: Q
     [envelope] = queued_envelopes(queue)
     assert envelope.body.encode() == body
     assert orjson.loads(envelope.body)["timestamp"] == 1588091580
+
+
+def test_refusals_metric_outcomes_and_the_openapi_document_come_from_one_table(client: TestClient) -> None:
+    refusals = (BadRequest, Unauthorized, Forbidden, OverCap, Unavailable)
+    documented = client.get("/openapi.json").json()["paths"][WEBHOOK]["post"]["responses"]
+
+    assert {refusal.outcome: refusal.status_code for refusal in refusals} == {
+        "bad_request": 400,
+        "unauthorized": 401,
+        "forbidden": 403,
+        "over_cap": 413,
+        "unavailable": 503,
+    }
+    assert [r.__name__ for r in refusals if r.log_level == logging.ERROR] == ["OverCap", "Unavailable"]
+    assert sorted(REQUEST_OUTCOMES) == sorted(
+        ["accepted", "unauthorized", "forbidden", "over_cap", "bad_request", "unavailable", "internal_error"]
+    )
+    assert sorted(documented) == ["200", "400", "401", "403", "413", "503"]  # a 500 is a bug, never promised
+    for refusal in refusals:
+        assert documented[str(refusal.status_code)] == {
+            "description": answer_for(refusal.outcome).description,
+            "content": {"application/json": {}},
+        }
+    assert {answer.status for answer in ANSWERS} == {200, 500, *(refusal.status_code for refusal in refusals)}
+
+
+def test_every_request_outcome_is_exported_at_zero_before_the_first_request(client: TestClient) -> None:
+    exported = client.get("/metrics").text.splitlines()
+
+    for outcome in REQUEST_OUTCOMES:
+        assert f'greenq_ingress_requests_total{{outcome="{outcome}"}} 0.0' in exported

@@ -22,9 +22,15 @@ from typing import Any
 import orjson
 
 from greenq.core.message_identity import message_identity
-
-#: Top-level fields that tell two different notifications of the same message apart.
-_STATE_FIELDS = ("status", "stateInstance", "statusInstance", "chatState")
+from greenq.core.notification import (
+    chat_field,
+    id_instance,
+    id_message,
+    states,
+    timestamp,
+    type_message,
+    type_webhook,
+)
 
 _SCALARS = (str, int, float, bool, type(None))
 
@@ -34,20 +40,17 @@ def identity(data: dict[str, Any], body: str) -> str | None:
     as_message = message_identity(data)  # a message: without timestamp and typeWebhook (greenq reconcile)
     if as_message is not None:
         return as_message
-    instance = data.get("instanceData")
-    sender = data.get("senderData")
-    message = data.get("messageData")
     parts: list[object] = [
-        instance.get("idInstance") if isinstance(instance, dict) else None,
-        data.get("typeWebhook"),
-        sender.get("chatId") if isinstance(sender, dict) else data.get("chatId"),
-        data.get("idMessage"),
-        data.get("timestamp"),
-        message.get("typeMessage") if isinstance(message, dict) else None,
-        *(data.get(name) for name in _STATE_FIELDS),
+        id_instance(data),
+        type_webhook(data),
+        chat_field(data),
+        id_message(data),
+        timestamp(data),
+        type_message(data),
+        *states(data),
     ]
-    if data.get("idMessage") is None:
-        if data.get("timestamp") is None:
+    if id_message(data) is None:
+        if timestamp(data) is None:
             return None
         # No message id (state/device/block notifications): the exact body is the identity.
         parts.append(hashlib.blake2b(body.encode(errors="surrogatepass"), digest_size=16).hexdigest())

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from greenq.core.contract import Envelope
+from greenq.core.notification import type_webhook
 from greenq.core.outcomes import Outcome
 from greenq.workers.claims import Claim, Claimed
 from greenq.workers.validation import Verdict
@@ -50,7 +51,7 @@ class Item:
     def type_webhook(self) -> str | None:
         if self.verdict is not None:
             return self.verdict.type_webhook
-        value = self.data.get("typeWebhook") if isinstance(self.data, dict) else None
+        value = type_webhook(self.data) if isinstance(self.data, dict) else None
         return value if isinstance(value, str) else None
 
     @property

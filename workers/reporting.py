@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from greenq.core.logs import fields
+from greenq.core.notification import id_instance, id_message, type_message
 from greenq.workers.body import body_preview
 from greenq.workers.items import Item
 from greenq.workers.metrics import WorkerMetrics
@@ -84,12 +85,11 @@ def notification_ids(data: object) -> dict[str, Any]:
     if not isinstance(data, dict):
         return {}
     found: dict[str, Any] = {}
-    instance = data.get("instanceData")
-    if isinstance(instance, dict) and isinstance(instance.get("idInstance"), int):
-        found["idInstance"] = instance["idInstance"]
-    if isinstance(data.get("idMessage"), str):
-        found["idMessage"] = data["idMessage"]
-    message = data.get("messageData")
-    if isinstance(message, dict) and isinstance(message.get("typeMessage"), str):
-        found["typeMessage"] = message["typeMessage"]
+    instance, message_id, message_type = id_instance(data), id_message(data), type_message(data)
+    if isinstance(instance, int):
+        found["idInstance"] = instance
+    if isinstance(message_id, str):
+        found["idMessage"] = message_id
+    if isinstance(message_type, str):
+        found["typeMessage"] = message_type
     return found

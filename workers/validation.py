@@ -26,6 +26,8 @@ from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012, Schema
 
+from greenq.core import notification as green_api
+
 DEFAULT_SCHEMA_DIR: Final = pathlib.Path(__file__).parent / "schemas"
 
 #: typeWebhook values whose ``messageData`` is validated against a message schema.
@@ -103,7 +105,7 @@ class NotificationValidator:
         """Classify one parsed notification as valid, invalid or of an unknown type, with the reasons."""
         if not isinstance(notification, dict):
             return _invalid(None, None, [("$", "notification must be a JSON object")])
-        type_webhook = notification.get("typeWebhook")
+        type_webhook = green_api.type_webhook(notification)
         if not isinstance(type_webhook, str):
             return _invalid(None, None, [_type_webhook_problem(notification)])
         validator = self._webhooks.get(type_webhook)
@@ -116,7 +118,7 @@ class NotificationValidator:
         problems = list(_problems(validator, notification, "$"))
         if type_webhook not in MESSAGE_WEBHOOK_TYPES:
             return _verdict(type_webhook, None, problems)
-        return self._validate_message(type_webhook, notification.get("messageData"), problems)
+        return self._validate_message(type_webhook, notification, problems)
 
     def _fast_verdict(self, type_webhook: str, notification: dict[str, Any]) -> Verdict | None:
         """A valid verdict when the fast engine accepts everything, else None (explain with the slow one)."""
@@ -124,19 +126,20 @@ class NotificationValidator:
             return None
         if type_webhook not in MESSAGE_WEBHOOK_TYPES:
             return Verdict("valid", type_webhook, None, ())
-        message_data = notification.get("messageData")
-        raw_type = message_data.get("typeMessage") if isinstance(message_data, dict) else None
+        raw_type = green_api.type_message(notification)
         if not isinstance(raw_type, str):
             return None
         type_message = self._aliases.get(raw_type, raw_type)
         fast_message = self._fast_messages.get(type_message)
-        if fast_message is None or not fast_message.is_valid(message_data):
+        if fast_message is None or not fast_message.is_valid(green_api.message_data(notification)):
             return None
         return Verdict("valid", type_webhook, type_message, ())
 
-    def _validate_message(self, type_webhook: str, message_data: object, problems: list[Problem]) -> Verdict:
+    def _validate_message(
+        self, type_webhook: str, notification: dict[str, Any], problems: list[Problem]
+    ) -> Verdict:
         """Check messageData against its typeMessage's schema; unknown_type needs a valid envelope."""
-        raw_type = message_data.get("typeMessage") if isinstance(message_data, dict) else None
+        raw_type = green_api.type_message(notification)
         if not isinstance(raw_type, str):
             return _verdict(type_webhook, None, problems)  # the envelope schema has already reported it
         type_message = self._aliases.get(raw_type, raw_type)
@@ -146,7 +149,7 @@ class NotificationValidator:
                 return _invalid(type_webhook, type_message, problems)
             reason = f"unknown typeMessage {_clip(repr(raw_type))}"
             return Verdict("unknown_type", type_webhook, type_message, (reason,))
-        problems.extend(_problems(validator, message_data, "$.messageData"))
+        problems.extend(_problems(validator, green_api.message_data(notification), "$.messageData"))
         return _verdict(type_webhook, type_message, problems)
 
 

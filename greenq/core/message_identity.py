@@ -14,6 +14,15 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Final
 
+from greenq.core.notification import (
+    id_instance,
+    id_message,
+    sender_chat_id,
+    sender_data,
+    type_message,
+    type_webhook,
+)
+
 #: Message notifications by direction: GREEN API's journal tells incoming from outgoing, nothing finer.
 MESSAGE_DIRECTIONS: Final = {
     "incomingMessageReceived": "incoming",
@@ -27,14 +36,11 @@ _SCALARS = (str, int, float, bool, type(None))
 
 def message_identity(data: dict[str, Any]) -> str | None:
     """The digest of a message notification's identity; None for other notifications (or no idMessage)."""
-    direction = MESSAGE_DIRECTIONS.get(str(data.get("typeWebhook")))
-    instance, sender, id_message = data.get("instanceData"), data.get("senderData"), data.get("idMessage")
-    if direction is None or not isinstance(sender, dict) or not isinstance(id_message, str):
+    direction = MESSAGE_DIRECTIONS.get(str(type_webhook(data)))
+    message_id = id_message(data)
+    if direction is None or sender_data(data) is None or not isinstance(message_id, str):
         return None
-    id_instance = instance.get("idInstance") if isinstance(instance, dict) else None
-    message = data.get("messageData")
-    type_message = message.get("typeMessage") if isinstance(message, dict) else None
-    parts = ["message", id_instance, direction, sender.get("chatId"), id_message, type_message]
+    parts = ["message", id_instance(data), direction, sender_chat_id(data), message_id, type_message(data)]
     # Only scalars are spelled out: a hostile body's nested value is never encoded (it may be too deep).
     text = "\x1f".join(repr(part) if isinstance(part, _SCALARS) else type(part).__name__ for part in parts)
     return hashlib.blake2b(text.encode(errors="surrogatepass"), digest_size=16).hexdigest()

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from typing import Any, Final
+from typing import Final
 
 import orjson
 
 from greenq.core.keys import PREFIX
+from greenq.core.notification import chat_id, id_instance
 
 #: Consumer group and (single) consumer name of every partition stream: one drain reads a partition.
 GROUP: Final = "greenq-drain"
@@ -40,14 +41,8 @@ def chat_key(data: object) -> str:
     """Instance + chat of a parsed notification ("" parts when absent: unreadable bodies share a key)."""
     if not isinstance(data, dict):
         return ""
-    instance = data.get("instanceData")
-    id_instance = instance.get("idInstance") if isinstance(instance, dict) else None
-    sender = data.get("senderData")
-    chat: Any = sender.get("chatId") if isinstance(sender, dict) else None
-    if not isinstance(chat, str):
-        chat = data.get("chatId")
-    chat = chat if isinstance(chat, str) else ""
-    return f"{id_instance if isinstance(id_instance, str | int) else ''}\x1f{chat}"
+    instance = id_instance(data)
+    return f"{instance if isinstance(instance, str | int) else ''}\x1f{chat_id(data) or ''}"
 
 
 def chat_key_of_body(body: bytes) -> str:

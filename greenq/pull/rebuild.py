@@ -38,14 +38,20 @@ _LOCATION: Final = ("nameLocation", "address", "latitude", "longitude", "jpegThu
 _SENDER_NAMES: Final = ("senderName", "senderContactName")
 
 
-def skeleton(entry: dict[str, Any], instance: InstanceInfo) -> dict[str, Any]:
-    """The identifying part of the notification (enough for its dedup identity)."""
+def _message_and_chat(entry: dict[str, Any]) -> tuple[str, str]:
+    """The entry's idMessage and chatId; Unmappable unless it is an incoming or outgoing message."""
     direction = entry.get("type")
     id_message, chat_id = entry.get("idMessage"), entry.get("chatId")
     if direction not in ("incoming", "outgoing"):
         raise Unmappable(f"journal entry type {direction!r} is neither incoming nor outgoing")
     if not isinstance(id_message, str) or not isinstance(chat_id, str):
         raise Unmappable("journal entry without idMessage or chatId")
+    return id_message, chat_id
+
+
+def skeleton(entry: dict[str, Any], instance: InstanceInfo) -> dict[str, Any]:
+    """The identifying part of the notification (enough for its dedup identity)."""
+    id_message, chat_id = _message_and_chat(entry)
     return {
         "typeWebhook": _type_webhook(entry),
         "instanceData": instance.instance_data(),
@@ -65,16 +71,16 @@ def identity_of(entry: dict[str, Any], instance: InstanceInfo) -> str:
 
 def rebuild(entry: dict[str, Any], instance: InstanceInfo) -> dict[str, Any]:
     """The notification GREEN API would have delivered for this journal entry."""
-    notification = skeleton(entry, instance)
+    id_message, chat_id = _message_and_chat(entry)
     timestamp = entry.get("timestamp")
     if not isinstance(timestamp, int) or isinstance(timestamp, bool):
         raise Unmappable("journal entry without an integer timestamp")
     return {
-        "typeWebhook": notification["typeWebhook"],
-        "instanceData": notification["instanceData"],
+        "typeWebhook": _type_webhook(entry),
+        "instanceData": instance.instance_data(),
         "timestamp": timestamp,
-        "idMessage": notification["idMessage"],
-        "senderData": _sender_data(entry, notification["senderData"]["chatId"], instance),
+        "idMessage": id_message,
+        "senderData": _sender_data(entry, chat_id, instance),
         "messageData": message_data(entry),
     }
 

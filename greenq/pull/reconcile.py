@@ -23,6 +23,7 @@ from greenq.core import keys
 from greenq.core.contract import Envelope
 from greenq.core.jobqueue import NotificationQueue
 from greenq.core.logs import fields
+from greenq.core.notification import id_message, timestamp, type_message, type_webhook
 from greenq.pull.journal import JournalReader
 from greenq.pull.rebuild import InstanceInfo, Unmappable, identity_of, rebuild
 from greenq.pull.reconcile_metrics import ReconcileMetrics
@@ -98,7 +99,7 @@ class Reconciler:
         notifications = self._rebuilt(missing, info, report)
         await asyncio.to_thread(self._enqueue, name, notifications)
         report.recovered = len(notifications)
-        report.recovered_ids = [str(data["idMessage"]) for _, data in notifications]
+        report.recovered_ids = [str(id_message(data)) for _, data in notifications]
         self._metrics.checked.labels(instance=name).inc(report.checked)
         self._metrics.recovered.labels(instance=name).inc(report.recovered)
         self._metrics.unmapped.labels(instance=name).inc(report.unmapped)
@@ -189,8 +190,8 @@ def _timestamp(entry: dict[str, Any]) -> float:
 
 def _described(data: dict[str, Any]) -> dict[str, Any]:
     return {
-        "typeWebhook": data["typeWebhook"],
-        "typeMessage": data["messageData"]["typeMessage"],
-        "idMessage": data["idMessage"],
-        "message_timestamp": data["timestamp"],
+        "typeWebhook": type_webhook(data),
+        "typeMessage": type_message(data),
+        "idMessage": id_message(data),
+        "message_timestamp": timestamp(data),
     }
