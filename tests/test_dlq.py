@@ -19,9 +19,15 @@ from redis import Redis
 
 from greenq.core import keys
 from greenq.core.contract import Envelope
-from greenq.core.deadletters import replay as dlq
-from greenq.core.deadletters.filter import DeadLetterFilter, TimeSpecError, parse_when
-from greenq.core.deadletters.store import DeadLetter, DeadLetterStore, UnreadableDeadLetter
+from greenq.core.deadletters import (
+    DeadLetter,
+    DeadLetterFilter,
+    DeadLetterStore,
+    TimeSpecError,
+    UnreadableDeadLetter,
+    parse_when,
+    trim_dead_letters,
+)
 from greenq.core.jobqueue import NotificationQueue
 from greenq.core.notification import Notification
 from greenq.core.outcomes import Outcome
@@ -422,8 +428,8 @@ def remaining(redis_conn: Redis) -> list[str | None]:
 def test_trim_removes_only_entries_older_than_retention_and_logs_the_count(
     redis_conn: Redis, aged: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="greenq.core.deadletters.replay"):
-        removed = dlq.trim_dead_letters(redis_conn, retention_days=30)
+    with caplog.at_level(logging.INFO, logger="greenq.dlq"):
+        removed = trim_dead_letters(redis_conn, retention_days=30)
 
     assert removed == 2
     assert remaining(redis_conn) == [aged["29d"], aged["8d"], aged["1h"]]
@@ -436,8 +442,8 @@ def test_trim_removes_only_entries_older_than_retention_and_logs_the_count(
 def test_zero_retention_keeps_everything_and_says_so(
     redis_conn: Redis, aged: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="greenq.core.deadletters.replay"):
-        assert dlq.trim_dead_letters(redis_conn, retention_days=0) == 0
+    with caplog.at_level(logging.INFO, logger="greenq.dlq"):
+        assert trim_dead_letters(redis_conn, retention_days=0) == 0
 
     assert len(remaining(redis_conn)) == 5
     assert "kept forever" in caplog.text

@@ -1,7 +1,8 @@
 """What the pipeline looks like right now, read from Redis: backlog, retries, workers, dead letters, outcomes.
 
 Reads only: registry counts skip RQ's cleanup (which would move abandoned jobs), so ``greenq status`` never
-changes what it reports on. :func:`read_backlog` is the one place queue depth and age are computed.
+changes what it reports on. :func:`read_backlog` is the one place queue depth and age are computed; the dead
+letters are counted by their store.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ from rq.job import Job
 
 from greenq.core import keys, partitions
 from greenq.core.contract import FAILURE_TTL, SERIALIZER
-from greenq.core.deadletters.failed_jobs import read_failed_jobs
-from greenq.core.deadletters.store import DeadLetterStore
+from greenq.core.deadletters import DeadLetterStore, DeadLetterSummary, read_failed_jobs
 from greenq.core.redis_memory import RedisMemory, describe, read_memory
 
 #: Dead letters read to count them by outcome; past this the per-outcome numbers cover the oldest ones only.
@@ -47,15 +47,6 @@ class WorkerView:
 
 
 @dataclass(frozen=True)
-class DeadLetterView:
-    """Dead-letter stream size and the per-outcome split (``complete`` is False when the scan was capped)."""
-
-    total: int
-    by_outcome: dict[str, int]
-    complete: bool
-
-
-@dataclass(frozen=True)
 class Status:
     """Everything ``greenq status`` reports."""
 
@@ -67,7 +58,7 @@ class Status:
     failed: int
     failed_oldest_age_seconds: float
     workers: list[WorkerView]
-    dead_letters: DeadLetterView
+    dead_letters: DeadLetterSummary
     #: Counts from :data:`greenq.core.keys.OUTCOME_COUNTS`; None while nothing records them.
     outcomes: dict[str, int] | None
     memory: RedisMemory
@@ -144,13 +135,6 @@ def read_workers(queue: Queue, now: float | None = None) -> list[WorkerView]:
     return sorted(views, key=lambda view: view.name)
 
 
-def read_dead_letters(connection: Redis, scan_limit: int = DEAD_LETTER_SCAN_LIMIT) -> DeadLetterView:
-    store = DeadLetterStore(connection)
-    total = store.size()
-    by_outcome, read = store.outcome_counts(scan_limit)
-    return DeadLetterView(total=total, by_outcome=by_outcome, complete=read >= total)
-
-
 def read_outcomes(connection: Redis) -> dict[str, int] | None:
     raw = connection.hgetall(keys.OUTCOME_COUNTS)
     if not raw:
@@ -175,7 +159,7 @@ def read_status(
         failed=failed.count,
         failed_oldest_age_seconds=failed.oldest_age_seconds,
         workers=read_workers(queue),
-        dead_letters=read_dead_letters(connection, scan_limit),
+        dead_letters=DeadLetterStore(connection).summary(scan_limit),
         outcomes=read_outcomes(connection),
         memory=read_memory(connection),
     )
