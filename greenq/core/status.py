@@ -2,7 +2,7 @@
 
 Reads only: registry counts skip RQ's cleanup (which would move abandoned jobs), so ``greenq status`` never
 changes what it reports on. :func:`read_backlog` is the one place queue depth and age are computed; the dead
-letters are counted by their store.
+letters are counted by their store. The text report is the CLI's (``greenq.cli.status_text``).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from rq import Queue, Worker
 from rq.job import Job
 
 from greenq.core import keys, partitions
-from greenq.core.contract import FAILURE_TTL, SERIALIZER
+from greenq.core.contract import SERIALIZER
 from greenq.core.deadletters import DeadLetterStore, DeadLetterSummary, read_failed_jobs
-from greenq.core.redis_memory import RedisMemory, describe, read_memory
+from greenq.core.redis_memory import RedisMemory, read_memory
 
 #: Dead letters read to count them by outcome; past this the per-outcome numbers cover the oldest ones only.
 DEAD_LETTER_SCAN_LIMIT: Final = 10_000
@@ -163,52 +163,6 @@ def read_status(
         outcomes=read_outcomes(connection),
         memory=read_memory(connection),
     )
-
-
-def render_text(status: Status) -> str:
-    """The human-readable report."""
-    backlog = status.backlog
-    lines = [
-        f"queue {status.queue} (read {status.read_at})",
-        f"  waiting            {backlog.depth} (oldest {_duration(backlog.oldest_age_seconds)})",
-        f"  scheduled retries  {status.scheduled}",
-        f"  started            {status.started}",
-        f"  failed (RQ)        {status.failed}{_failed_note(status)}",
-        f"redis memory         {describe(status.memory)}",
-        f"workers alive        {len(status.workers)}",
-    ]
-    for worker in status.workers:
-        beat = "never" if worker.heartbeat_age_seconds is None else _duration(worker.heartbeat_age_seconds)
-        job = worker.current_job or "-"
-        where = f"{worker.hostname} pid {worker.pid}"
-        lines.append(f"  {worker.name}  {worker.state}  job {job}  heartbeat {beat} ago  {where}")
-    dead = status.dead_letters
-    lines.append(f"dead letters         {dead.total}")
-    scope = "" if dead.complete else f" (of the oldest {sum(dead.by_outcome.values())})"
-    for outcome, count in sorted(dead.by_outcome.items()):
-        lines.append(f"  {outcome:<18} {count}{scope}")
-    if status.outcomes is None:
-        lines.append(f"outcomes             not recorded ({keys.OUTCOME_COUNTS} is empty)")
-    else:
-        lines.append("outcomes")
-        lines.extend(f"  {outcome:<18} {count}" for outcome, count in sorted(status.outcomes.items()))
-    return "\n".join(lines)
-
-
-def _failed_note(status: Status) -> str:
-    if not status.failed:
-        return ""
-    oldest = _duration(status.failed_oldest_age_seconds)
-    days = FAILURE_TTL // 86400
-    return f" (oldest {oldest} ago; RQ deletes them after {days} days: run greenq dlq import-failed)"
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.1f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f}m"
-    return f"{seconds / 3600:.1f}h"
 
 
 def _text(value: object) -> str:
