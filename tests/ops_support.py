@@ -5,21 +5,28 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 from redis import Redis
 
 from greenq.cli import ops as ops_cli
+from greenq.core import keys
 from greenq.core.contract import Envelope
-from greenq.core.deadletters.store import DeadLetter
+from greenq.core.deadletters import DeadLetter
+from greenq.core.jobqueue import NotificationQueue
 from greenq.core.outcomes import Outcome
 from greenq.local.redis_server import LocalRedis
 from tests.conftest import SAMPLES_DIR
 
+REPO = Path(__file__).resolve().parent.parent
 TEXT = (SAMPLES_DIR / "incomingMessageReceived__textMessage.json").read_text()
 
 
@@ -82,4 +89,35 @@ def letter(outcome: Outcome = Outcome.INVALID, body: str = TEXT, reason: str = "
         envelope=Envelope(body=body, source="webhook", token_id="instance-a"),
         type_webhook="incomingMessageReceived",
         id_instance=1234,
+    )
+
+
+def enqueue(redis_conn: Redis, body: str | dict[str, Any]) -> str:
+    """One notification on the queue, as the ingress would put it; returns its request id."""
+    text = body if isinstance(body, str) else orjson.dumps(body).decode()
+    envelope = Envelope(body=text, source="webhook", token_id="instance-a")
+    NotificationQueue(redis_conn).enqueue([envelope])
+    return envelope.request_id
+
+
+def add_at(redis_conn: Redis, when: datetime, dead_letter: DeadLetter) -> str:
+    """A dead letter written at ``when`` (stream ids are millisecond timestamps)."""
+    entry_id = f"{int(when.timestamp() * 1000)}-0"
+    redis_conn.xadd(keys.DEAD_LETTER_STREAM, dead_letter.to_fields(), id=entry_id)  # type: ignore[arg-type]
+    return entry_id
+
+
+def run_greenq(
+    *args: str, env: dict[str, str], cwd: Path = REPO, stdin: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m greenq <args>`` as a child process, to completion (bounded); output as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "greenq", *args],
+        env=env,
+        cwd=cwd,
+        stdin=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )

@@ -1,17 +1,11 @@
-"""Dead letters through the operator commands, against a real redis-server and real RQ burst workers."""
+"""``greenq dlq list``, ``show`` and ``purge`` against a real redis-server and real RQ burst workers."""
 
 from __future__ import annotations
 
 import base64
-import logging
 import os
 import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -19,54 +13,15 @@ from redis import Redis
 
 from greenq.core import keys
 from greenq.core.contract import Envelope
-from greenq.core.deadletters import replay as dlq
-from greenq.core.deadletters.filter import DeadLetterFilter, TimeSpecError, parse_when
-from greenq.core.deadletters.store import DeadLetter, DeadLetterStore, UnreadableDeadLetter
-from greenq.core.jobqueue import NotificationQueue
-from greenq.core.notification import Notification
+from greenq.core.deadletters import DeadLetter, DeadLetterStore, UnreadableDeadLetter
 from greenq.core.outcomes import Outcome
 from greenq.local.redis_server import LocalRedis
-from greenq.workers.context import HandlerContext
-from greenq.workers.router import Router
 from tests.conftest import SAMPLES_DIR, DrainFn, load_sample, mutate
-from tests.memory_limit import full_redis
-from tests.ops_support import TEXT, Cli, Result, cli, letter
-from tests.test_pipeline import outcome_counts
+from tests.ops_support import Cli, Result, add_at, cli, enqueue, letter, run_greenq
 
-REPO = Path(__file__).resolve().parent.parent
-TEXT_ID = "F7AEC1B7086ECDC7E6E45923F5EDB825"
 STATUS = (SAMPLES_DIR / "outgoingMessageStatus__sent-sendByApi.json").read_text()
 
 __all__ = ["cli"]  # a fixture
-
-# GREENQ_ROUTER targets: the same handler name broken, then fixed.
-broken_router = Router()
-fixed_router = Router()
-fixed_calls: list[str] = []
-
-
-@broken_router.on(name="sink")
-def broken_sink(notification: Notification, ctx: HandlerContext) -> None:
-    raise RuntimeError("downstream is down")
-
-
-@fixed_router.on(name="sink")
-def fixed_sink(notification: Notification, ctx: HandlerContext) -> None:
-    fixed_calls.append(notification.id_message or notification.type_webhook)
-
-
-def enqueue(redis_conn: Redis, body: str | dict[str, Any]) -> str:
-    text = body if isinstance(body, str) else orjson.dumps(body).decode()
-    envelope = Envelope(body=text, source="webhook", token_id="instance-a")
-    NotificationQueue(redis_conn).enqueue([envelope])
-    return envelope.request_id
-
-
-def add_at(redis_conn: Redis, when: datetime, letter: DeadLetter) -> str:
-    """A dead letter written at ``when`` (stream ids are millisecond timestamps)."""
-    entry_id = f"{int(when.timestamp() * 1000)}-0"
-    redis_conn.xadd(keys.DEAD_LETTER_STREAM, letter.to_fields(), id=entry_id)  # type: ignore[arg-type]
-    return entry_id
 
 
 @pytest.fixture
@@ -76,7 +31,7 @@ def three_kinds(redis_conn: Redis, drain: DrainFn) -> dict[str, str]:
     enqueue(redis_conn, {**load_sample("incomingCall__default.json"), "typeWebhook": "brandNewWebhook"})
     drain()
     enqueue(redis_conn, STATUS)
-    drain(router="tests.test_dlq:broken_router", max_retries=0)
+    drain(router="tests.support.sink_routers:broken_router", max_retries=0)
     ids = {entry.outcome.value: str(entry.entry_id) for entry in DeadLetterStore(redis_conn).entries()}
     assert set(ids) == {"invalid", "unknown_type", "failed"}
     return ids
@@ -222,119 +177,6 @@ def test_show_unknown_and_malformed_ids(cli: Cli) -> None:
         cli("dlq", "show", "not-an-id")
 
 
-# --- replay --------------------------------------------------------------------------------------------
-
-
-def test_replay_of_a_failed_entry_drains_it_once_the_handler_is_fixed(
-    cli: Cli, redis_conn: Redis, drain: DrainFn
-) -> None:
-    request_id = enqueue(redis_conn, TEXT)
-    drain(router="tests.test_dlq:broken_router", max_retries=1)
-    store = DeadLetterStore(redis_conn)
-    [failed] = store.entries()
-    assert (failed.outcome, failed.envelope.attempt) == (Outcome.FAILED, 2)
-
-    result = cli("dlq", "replay", str(failed.entry_id))
-
-    assert result.code == 0, result.err
-    assert result.lines() == ["replayed 1"]
-    assert store.size() == 0
-    [job] = NotificationQueue(redis_conn).rq_queue.get_jobs()
-    [wire] = job.args[0]
-    replayed = Envelope.from_wire(wire)
-    assert (replayed.source, replayed.attempt, replayed.body) == ("replay", 1, TEXT)
-    assert replayed.request_id == request_id
-    assert replayed.pending_handlers == ("sink",)
-
-    fixed_calls.clear()
-    runtime = drain(router="tests.test_dlq:fixed_router")
-
-    assert fixed_calls == [TEXT_ID]
-    assert outcome_counts(runtime.registry) == {("incomingMessageReceived", "handled"): 1}
-    assert store.size() == 0
-
-
-def test_replay_revalidates_with_the_current_schemas(cli: Cli, redis_conn: Redis, drain: DrainFn) -> None:
-    store = DeadLetterStore(redis_conn)
-    # Dead-lettered by an older, stricter schema: the body is valid under today's schemas.
-    fixed_by_schema = store.add(letter(reason="$.senderData.chatName: old schema refused it"))
-    # Still invalid today.
-    enqueue(redis_conn, mutate(load_sample("incomingMessageReceived__textMessage.json"), "senderData.chatId"))
-    drain()
-    assert store.size() == 2
-
-    result = cli("dlq", "replay", "--outcome", "invalid")
-
-    assert result.lines() == ["replayed 2"]
-    assert store.size() == 0
-    runtime = drain()
-    assert outcome_counts(runtime.registry) == {
-        ("incomingMessageReceived", "handled"): 1,
-        ("incomingMessageReceived", "invalid"): 1,
-    }
-    [again] = store.entries()
-    assert again.entry_id != fixed_by_schema
-    assert again.envelope.source == "replay"
-    assert any("chatId" in reason for reason in again.reasons)
-
-
-def test_replay_keeps_the_entry_when_redis_refuses_the_transaction(cli: Cli, redis_conn: Redis) -> None:
-    store = DeadLetterStore(redis_conn)
-    first = store.add(letter())
-    second = store.add(letter())
-    # Redis out of memory (maxmemory-policy noeviction): every write in the MULTI is refused, EXEC aborts.
-    with full_redis(redis_conn):
-        result = cli("dlq", "replay", "--all")
-
-    assert result.code == 1
-    assert result.lines() == ["replayed 0"]
-    assert f"replay stopped at {first} (kept)" in result.err
-    assert [entry.entry_id for entry in store.entries()] == [first, second]
-    assert NotificationQueue(redis_conn).rq_queue.count == 0
-
-
-def test_replay_writes_the_entry_back_when_a_command_inside_exec_fails(cli: Cli, redis_conn: Redis) -> None:
-    store = DeadLetterStore(redis_conn)
-    first = store.add(letter(reason="first"))
-    second = store.add(letter(reason="second"))
-    # The queue key holds a string: RPUSH fails with WRONGTYPE inside EXEC, while the XDEL next to it runs.
-    redis_conn.set(NotificationQueue(redis_conn).rq_queue.key, "not a list")
-
-    result = cli("dlq", "replay", "--all")
-
-    assert result.code == 1
-    assert result.lines() == ["replayed 0"]
-    assert f"replay stopped at {first} (kept): ResponseError" in result.err
-    entries = store.entries()
-    assert [entry.reasons for entry in entries] == [("second",), ("first",)]
-    assert entries[0].entry_id == second
-    assert f"kept as {entries[1].entry_id}" in result.err
-    assert (entries[1].outcome, entries[1].envelope.body) == (Outcome.INVALID, TEXT)
-
-
-def test_replay_with_limit_takes_the_oldest(cli: Cli, redis_conn: Redis) -> None:
-    store = DeadLetterStore(redis_conn)
-    ids = [store.add(letter()) for _ in range(3)]
-
-    assert cli("dlq", "replay", "--all", "--limit", "2").lines() == ["replayed 2"]
-
-    assert [entry.entry_id for entry in store.entries()] == ids[2:]
-    assert NotificationQueue(redis_conn).rq_queue.count == 2
-
-
-def test_replay_needs_an_unambiguous_selection(cli: Cli, redis_conn: Redis) -> None:
-    entry_id = DeadLetterStore(redis_conn).add(letter())
-
-    nothing = cli("dlq", "replay")
-    both = cli("dlq", "replay", entry_id, "--all")
-    missing = cli("dlq", "replay", "1-0", entry_id)
-
-    assert (nothing.code, both.code) == (2, 2)
-    assert "say which dead letters" in nothing.err
-    assert missing.code == 1
-    assert missing.lines() == ["replayed 1", "not found 1: 1-0"]
-
-
 # --- purge ---------------------------------------------------------------------------------------------
 
 
@@ -381,117 +223,11 @@ def test_purge_refusal_through_the_real_command(redis_server: LocalRedis, redis_
     env = {k: v for k, v in os.environ.items() if not k.startswith("GREENQ_")}
     env["GREENQ_REDIS_URL"] = redis_server.url
 
-    result = subprocess.run(
-        [sys.executable, "-m", "greenq", "dlq", "purge", "--all"],
-        env=env,
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_greenq("dlq", "purge", "--all", env=env, stdin=subprocess.DEVNULL)
 
     assert result.returncode == 2, result.stderr
     assert "refusing to delete ALL 1 dead letters" in result.stderr
     assert DeadLetterStore(redis_conn).size() == 1
-
-
-# --- retention -----------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def aged(redis_conn: Redis) -> dict[str, str]:
-    now = datetime.now(UTC)
-    return {
-        age: add_at(redis_conn, now - delta, letter())
-        for age, delta in {
-            "40d": timedelta(days=40),
-            "31d": timedelta(days=31),
-            "29d": timedelta(days=29),
-            "8d": timedelta(days=8),
-            "1h": timedelta(hours=1),
-        }.items()
-    }
-
-
-def remaining(redis_conn: Redis) -> list[str | None]:
-    return [entry.entry_id for entry in DeadLetterStore(redis_conn).entries()]
-
-
-def test_trim_removes_only_entries_older_than_retention_and_logs_the_count(
-    redis_conn: Redis, aged: dict[str, str], caplog: pytest.LogCaptureFixture
-) -> None:
-    with caplog.at_level(logging.INFO, logger="greenq.core.deadletters.replay"):
-        removed = dlq.trim_dead_letters(redis_conn, retention_days=30)
-
-    assert removed == 2
-    assert remaining(redis_conn) == [aged["29d"], aged["8d"], aged["1h"]]
-    [record] = [r for r in caplog.records if r.getMessage() == "dead letters trimmed"]
-    assert record.levelno == logging.INFO
-    assert record.fields["removed"] == 2  # type: ignore[attr-defined]
-    assert record.fields["remaining"] == 3  # type: ignore[attr-defined]
-
-
-def test_zero_retention_keeps_everything_and_says_so(
-    redis_conn: Redis, aged: dict[str, str], caplog: pytest.LogCaptureFixture
-) -> None:
-    with caplog.at_level(logging.INFO, logger="greenq.core.deadletters.replay"):
-        assert dlq.trim_dead_letters(redis_conn, retention_days=0) == 0
-
-    assert len(remaining(redis_conn)) == 5
-    assert "kept forever" in caplog.text
-
-
-def test_trim_command_uses_the_setting_or_an_override(
-    cli: Cli, redis_conn: Redis, aged: dict[str, str]
-) -> None:
-    by_setting = cli("dlq", "trim", env={"GREENQ_DEAD_LETTER_RETENTION_DAYS": "35"})
-    assert by_setting.lines() == ["trimmed 1 (older than 35 days)"]
-
-    by_default = cli("dlq", "trim", env={"GREENQ_DEAD_LETTER_RETENTION_DAYS": "30"})
-    assert by_default.lines() == ["trimmed 1 (older than 30 days)"]
-
-    overridden = cli("dlq", "trim", "--retention-days", "7")
-    assert overridden.lines() == ["trimmed 2 (older than 7 days)"]
-    assert remaining(redis_conn) == [aged["1h"]]
-
-
-def test_trim_command_logs_the_count_as_json(redis_server: LocalRedis, redis_conn: Redis) -> None:
-    add_at(redis_conn, datetime.now(UTC) - timedelta(days=3), letter())
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GREENQ_")}
-    env.update(GREENQ_REDIS_URL=redis_server.url, GREENQ_DEAD_LETTER_RETENTION_DAYS="2")
-
-    result = subprocess.run(
-        [sys.executable, "-m", "greenq", "dlq", "trim"],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == "trimmed 1 (older than 2 days)\n"
-    [line] = [orjson.loads(line) for line in result.stderr.splitlines() if "trimmed" in line]
-    assert (line["level"], line["removed"], line["retention_days"]) == ("INFO", 1, 2)
-
-
-# --- the store's walks and unreadable entries ---------------------------------------------------------
-
-
-def test_scan_pages_through_everything_and_ignores_entries_added_meanwhile(redis_conn: Redis) -> None:
-    store = DeadLetterStore(redis_conn)
-    ids = [store.add(letter()) for _ in range(10)]
-
-    seen: list[str | None] = []
-    for entry in store.scan(page_size=3):
-        seen.append(entry.entry_id)
-        store.add(letter())  # e.g. a replay that failed again while we walk
-
-    assert seen == ids
-    assert store.size() == 20
 
 
 def test_an_unreadable_entry_is_named_and_can_be_purged(cli: Cli, redis_conn: Redis) -> None:
@@ -510,49 +246,3 @@ def test_an_unreadable_entry_is_named_and_can_be_purged(cli: Cli, redis_conn: Re
     assert cli("dlq", "purge", broken, "--yes").lines() == ["purged 1"]
     assert listed_ids(cli("dlq", "list")) == [entry.entry_id for entry in store.entries()]
     assert store.size() == 1
-
-
-def test_outcome_counts_are_capped(redis_conn: Redis) -> None:
-    store = DeadLetterStore(redis_conn)
-    for outcome in (Outcome.INVALID, Outcome.INVALID, Outcome.FAILED):
-        store.add(letter(outcome))
-
-    assert store.outcome_counts(10) == ({"invalid": 2, "failed": 1}, 3)
-    assert store.outcome_counts(2) == ({"invalid": 2}, 2)
-
-
-# --- pure parsing --------------------------------------------------------------------------------------
-
-
-def test_parse_when_accepts_ages_and_iso_times() -> None:
-    now = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-
-    assert parse_when("90m", now) == now - timedelta(minutes=90)
-    assert parse_when("1.5h", now) == now - timedelta(minutes=90)
-    assert parse_when("2w", now) == now - timedelta(days=14)
-    assert parse_when("2024-04-30T10:00:00Z", now) == datetime(2024, 4, 30, 10, tzinfo=UTC)
-    assert parse_when("2024-04-30T10:00:00+02:00", now) == datetime(2024, 4, 30, 8, tzinfo=UTC)
-    with pytest.raises(TimeSpecError):
-        parse_when("3 fortnights", now)
-
-
-def test_filter_maps_time_to_stream_ids_and_describes_itself() -> None:
-    since = datetime(2024, 5, 1, tzinfo=UTC)
-    criteria = DeadLetterFilter(outcomes=frozenset({"failed"}), id_instance=7, since=since)
-
-    assert criteria.id_range() == (str(int(since.timestamp() * 1000)), "+")
-    assert criteria.describe() == "outcome=failed instance=7 since=2024-05-01T00:00:00+00:00"
-    assert DeadLetterFilter().is_empty
-    assert not criteria.is_empty
-
-
-def test_entry_ids_are_ms_timestamps(redis_conn: Redis) -> None:
-    before = int(time.time() * 1000)
-    entry_id = DeadLetterStore(redis_conn).add(letter())
-    assert before <= int(entry_id.split("-")[0]) <= int(time.time() * 1000)
-
-
-@pytest.fixture(autouse=True)
-def _no_leftover_routers() -> Iterator[None]:
-    yield
-    fixed_calls.clear()

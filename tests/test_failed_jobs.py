@@ -11,6 +11,7 @@ import pytest
 from redis import Redis
 from rq.job import Job
 
+from greenq.cli.status_text import render_text
 from greenq.core import keys
 from greenq.core.contract import JOB_FUNCTION, Envelope, batch_to_wire
 from greenq.core.deadletters import failed_jobs
@@ -19,7 +20,7 @@ from greenq.core.deadletters.store import DeadLetter, DeadLetterStore
 from greenq.core.jobqueue import NotificationQueue
 from greenq.core.outcomes import Outcome
 from greenq.core.settings import WorkerSettings
-from greenq.core.status import read_outcomes, read_status, render_text
+from greenq.core.status import read_outcomes, read_status
 from greenq.workers import jobs
 from greenq.workers.metrics import RedisStateCollector
 from greenq.workers.runner import build_runtime

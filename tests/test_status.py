@@ -16,16 +16,17 @@ from rq import get_current_job
 from rq.job import Job
 from rq.utils import utcformat
 
+from greenq.cli.status_text import render_text
 from greenq.core import keys
 from greenq.core.contract import Envelope
 from greenq.core.deadletters.store import DeadLetterStore
 from greenq.core.jobqueue import NotificationQueue
 from greenq.core.outcomes import Outcome
-from greenq.core.status import Status, read_backlog, read_status, render_text
+from greenq.core.status import Status, read_backlog, read_status
 from greenq.local.procs import free_port
 from greenq.local.redis_server import LocalRedis
 from tests.conftest import SAMPLES_DIR, DrainFn
-from tests.ops_support import Cli, cli, letter
+from tests.ops_support import Cli, cli, letter, run_greenq
 
 __all__ = ["cli"]  # a fixture
 
@@ -189,15 +190,7 @@ def test_status_lists_a_running_worker_process(redis_server: LocalRedis, redis_c
         while not (workers and workers[0].state == "idle") and datetime.now(UTC) < deadline:
             time.sleep(0.05)
             workers = read_status(redis_conn).workers
-        result = subprocess.run(
-            [sys.executable, "-m", "greenq", "status"],
-            env=env,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = run_greenq("status", env=env)
     finally:
         worker.terminate()
         worker.wait(30)
@@ -217,15 +210,7 @@ def test_unreachable_redis_is_exit_3_without_echoing_the_password(tmp_path: Path
     )
 
     for command in (["status"], ["status", "--json"], ["dlq", "list"]):
-        result = subprocess.run(
-            [sys.executable, "-m", "greenq", *command],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = run_greenq(*command, env=env, cwd=tmp_path)
         assert result.returncode == 3, result.stderr
         assert "greenq: Redis error: ConnectionError" in result.stderr
         assert password not in result.stdout + result.stderr

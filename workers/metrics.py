@@ -18,7 +18,7 @@ from redis import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from greenq.core import keys
-from greenq.core.deadletters.failed_jobs import read_failed_jobs
+from greenq.core.deadletters import DeadLetterStore, read_failed_jobs
 from greenq.core.outcomes import Outcome
 from greenq.core.redis_memory import RedisMemory, read_memory
 from greenq.core.status import read_backlog
@@ -128,11 +128,9 @@ class RedisStateCollector(Collector):
 
     def _read(self) -> tuple[int, float, int, int]:
         backlog = read_backlog(self._redis, self._queue_name, partition_count=self._partitions)
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.xlen(keys.DEAD_LETTER_STREAM)
-        pipe.scard(f"rq:workers:{self._queue_name}")
-        dead, workers = pipe.execute()
-        return backlog.depth, backlog.oldest_age_seconds, int(dead), int(workers)
+        dead = DeadLetterStore(self._redis).size()
+        workers = int(self._redis.scard(f"rq:workers:{self._queue_name}"))
+        return backlog.depth, backlog.oldest_age_seconds, dead, workers
 
 
 def _memory_gauges(memory: RedisMemory) -> Iterator[Metric]:

@@ -10,9 +10,8 @@ abandoned job (its ``Retry``), so another worker processes it within about the s
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
-from typing import Any, Final, cast
+from typing import Any, cast
 
 from rq import SimpleWorker
 from rq.executions import Execution
@@ -22,10 +21,7 @@ from rq.registry import StartedJobRegistry
 from rq.utils import as_text
 from rq.worker import WorkerStatus
 
-from greenq.core.deadletters.replay import trim_dead_letters
-
-#: How often a worker applies the dead-letter retention (each run logs how many entries it removed).
-TRIM_INTERVAL_SECONDS: Final = 3600
+from greenq.core.deadletters import RetentionSchedule
 
 
 class GreenqWorker(SimpleWorker):
@@ -46,8 +42,7 @@ class GreenqWorker(SimpleWorker):
         super().__init__(queues, maintenance_interval=maintenance_interval, **kwargs)
         self.abandoned_after = abandoned_after
         self.stop_requested = False
-        self._retention_days = dead_letter_retention_days
-        self._last_trim = 0.0
+        self._retention = RetentionSchedule(dead_letter_retention_days)
         self._sweep = sweep
 
     def run_maintenance_tasks(self) -> None:
@@ -55,9 +50,7 @@ class GreenqWorker(SimpleWorker):
         super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
         if self._sweep is not None:  # ordered mode: no partition with entries is left without a drain
             self._sweep()
-        if self._retention_days > 0 and time.monotonic() - self._last_trim >= TRIM_INTERVAL_SECONDS:
-            self._last_trim = time.monotonic()
-            trim_dead_letters(self.connection, self._retention_days)
+        self._retention.run_if_due(self.connection)
 
     def request_stop(self, signum: int, frame: Any) -> None:
         """SIGTERM/SIGINT: remember it, so the supervisor does not restart a worker asked to stop."""

@@ -8,7 +8,8 @@ import orjson
 
 from greenq.cli import dlq as dlq_cli
 from greenq.cli.context import EXIT_OK, OpsContext, operator_command
-from greenq.core.status import DEAD_LETTER_SCAN_LIMIT, read_status, render_text
+from greenq.cli.status_text import render_text
+from greenq.core.status import DEAD_LETTER_SCAN_LIMIT, read_status
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -1,7 +1,8 @@
 """What the pipeline looks like right now, read from Redis: backlog, retries, workers, dead letters, outcomes.
 
 Reads only: registry counts skip RQ's cleanup (which would move abandoned jobs), so ``greenq status`` never
-changes what it reports on. :func:`read_backlog` is the one place queue depth and age are computed.
+changes what it reports on. :func:`read_backlog` is the one place queue depth and age are computed; the dead
+letters are counted by their store. The text report is the CLI's (``greenq.cli.status_text``).
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ from rq import Queue, Worker
 from rq.job import Job
 
 from greenq.core import keys, partitions
-from greenq.core.contract import FAILURE_TTL, SERIALIZER
-from greenq.core.deadletters.failed_jobs import read_failed_jobs
-from greenq.core.deadletters.store import DeadLetterStore
-from greenq.core.redis_memory import RedisMemory, describe, read_memory
+from greenq.core.contract import SERIALIZER
+from greenq.core.deadletters import DeadLetterStore, DeadLetterSummary, read_failed_jobs
+from greenq.core.redis_memory import RedisMemory, read_memory
 
 #: Dead letters read to count them by outcome; past this the per-outcome numbers cover the oldest ones only.
 DEAD_LETTER_SCAN_LIMIT: Final = 10_000
@@ -47,15 +47,6 @@ class WorkerView:
 
 
 @dataclass(frozen=True)
-class DeadLetterView:
-    """Dead-letter stream size and the per-outcome split (``complete`` is False when the scan was capped)."""
-
-    total: int
-    by_outcome: dict[str, int]
-    complete: bool
-
-
-@dataclass(frozen=True)
 class Status:
     """Everything ``greenq status`` reports."""
 
@@ -67,7 +58,7 @@ class Status:
     failed: int
     failed_oldest_age_seconds: float
     workers: list[WorkerView]
-    dead_letters: DeadLetterView
+    dead_letters: DeadLetterSummary
     #: Counts from :data:`greenq.core.keys.OUTCOME_COUNTS`; None while nothing records them.
     outcomes: dict[str, int] | None
     memory: RedisMemory
@@ -144,13 +135,6 @@ def read_workers(queue: Queue, now: float | None = None) -> list[WorkerView]:
     return sorted(views, key=lambda view: view.name)
 
 
-def read_dead_letters(connection: Redis, scan_limit: int = DEAD_LETTER_SCAN_LIMIT) -> DeadLetterView:
-    store = DeadLetterStore(connection)
-    total = store.size()
-    by_outcome, read = store.outcome_counts(scan_limit)
-    return DeadLetterView(total=total, by_outcome=by_outcome, complete=read >= total)
-
-
 def read_outcomes(connection: Redis) -> dict[str, int] | None:
     raw = connection.hgetall(keys.OUTCOME_COUNTS)
     if not raw:
@@ -175,56 +159,10 @@ def read_status(
         failed=failed.count,
         failed_oldest_age_seconds=failed.oldest_age_seconds,
         workers=read_workers(queue),
-        dead_letters=read_dead_letters(connection, scan_limit),
+        dead_letters=DeadLetterStore(connection).summary(scan_limit),
         outcomes=read_outcomes(connection),
         memory=read_memory(connection),
     )
-
-
-def render_text(status: Status) -> str:
-    """The human-readable report."""
-    backlog = status.backlog
-    lines = [
-        f"queue {status.queue} (read {status.read_at})",
-        f"  waiting            {backlog.depth} (oldest {_duration(backlog.oldest_age_seconds)})",
-        f"  scheduled retries  {status.scheduled}",
-        f"  started            {status.started}",
-        f"  failed (RQ)        {status.failed}{_failed_note(status)}",
-        f"redis memory         {describe(status.memory)}",
-        f"workers alive        {len(status.workers)}",
-    ]
-    for worker in status.workers:
-        beat = "never" if worker.heartbeat_age_seconds is None else _duration(worker.heartbeat_age_seconds)
-        job = worker.current_job or "-"
-        where = f"{worker.hostname} pid {worker.pid}"
-        lines.append(f"  {worker.name}  {worker.state}  job {job}  heartbeat {beat} ago  {where}")
-    dead = status.dead_letters
-    lines.append(f"dead letters         {dead.total}")
-    scope = "" if dead.complete else f" (of the oldest {sum(dead.by_outcome.values())})"
-    for outcome, count in sorted(dead.by_outcome.items()):
-        lines.append(f"  {outcome:<18} {count}{scope}")
-    if status.outcomes is None:
-        lines.append(f"outcomes             not recorded ({keys.OUTCOME_COUNTS} is empty)")
-    else:
-        lines.append("outcomes")
-        lines.extend(f"  {outcome:<18} {count}" for outcome, count in sorted(status.outcomes.items()))
-    return "\n".join(lines)
-
-
-def _failed_note(status: Status) -> str:
-    if not status.failed:
-        return ""
-    oldest = _duration(status.failed_oldest_age_seconds)
-    days = FAILURE_TTL // 86400
-    return f" (oldest {oldest} ago; RQ deletes them after {days} days: run greenq dlq import-failed)"
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.1f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f}m"
-    return f"{seconds / 3600:.1f}h"
 
 
 def _text(value: object) -> str:

@@ -29,7 +29,7 @@ from greenq.core.logs import fields
 from greenq.core.notification import unwrap
 from greenq.core.outcomes import Outcome
 
-log = logging.getLogger("greenq.core.deadletters.replay")
+log = logging.getLogger("greenq.dlq")
 
 #: Characters of the job's error kept in each dead letter's reason.
 REASON_CHARS = 300

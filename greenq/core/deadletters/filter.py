@@ -1,17 +1,18 @@
 """Which dead letters an operator means: outcome, typeWebhook, idInstance and a time range.
 
 The time range maps onto stream ids (millisecond timestamps), so Redis does the range part and only the
-entries inside it are read; the other criteria are checked on each entry.
+entries inside it are read; the other criteria are checked on each entry (:func:`select`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from greenq.core.deadletters.store import DeadLetter
+from greenq.core.deadletters.store import DeadLetter, DeadLetterStore
 
 _RELATIVE: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -85,3 +86,19 @@ class DeadLetterFilter:
         if self.until is not None:
             parts.append(f"until={self.until.isoformat(timespec='seconds')}")
         return " ".join(parts) or "all"
+
+
+def select(
+    store: DeadLetterStore, criteria: DeadLetterFilter, limit: int | None = None
+) -> Iterator[DeadLetter]:
+    """Matching entries, oldest first, at most ``limit`` of them."""
+    if limit is not None and limit <= 0:
+        return
+    low, high = criteria.id_range()
+    found = 0
+    for letter in store.scan(low, high):
+        if criteria.matches(letter):
+            yield letter
+            found += 1
+            if limit is not None and found >= limit:
+                return

@@ -1,4 +1,4 @@
-"""Operating on dead letters: select, replay, purge and trim by retention.
+"""Replaying dead letters: each one back on the notification queue, and out of the stream, exactly once.
 
 Replay puts the original body back on the notification queue as a ``replay`` envelope, so a worker
 validates it again with the schemas and handlers it has *now*: a schema or handler fix drains the dead
@@ -12,47 +12,23 @@ each replay once, even if its job runs twice.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from redis import Redis
 from redis.exceptions import RedisError
 
 from greenq.core import checkpoints, keys
 from greenq.core.contract import Envelope
-from greenq.core.deadletters.filter import DeadLetterFilter
 from greenq.core.deadletters.store import DeadLetter, DeadLetterStore
 from greenq.core.jobqueue import NotificationQueue
 from greenq.core.logs import fields
 
-log = logging.getLogger("greenq.core.deadletters.replay")
+log = logging.getLogger("greenq.dlq")
 
 #: Seconds a replay's lock on one entry lives if the replaying process dies holding it. It only has to cover
 #: one check and one EXEC; should it ever expire early, the worker still claims each replay once.
 REPLAY_LOCK_SECONDS = 5
-
-#: Ids per XDEL call when purging a selection.
-DELETE_CHUNK = 500
-
-SECONDS_PER_DAY = 86400
-
-
-def select(
-    store: DeadLetterStore, criteria: DeadLetterFilter, limit: int | None = None
-) -> Iterator[DeadLetter]:
-    """Matching entries, oldest first, at most ``limit`` of them."""
-    if limit is not None and limit <= 0:
-        return
-    low, high = criteria.id_range()
-    found = 0
-    for letter in store.scan(low, high):
-        if criteria.matches(letter):
-            yield letter
-            found += 1
-            if limit is not None and found >= limit:
-                return
 
 
 def replay_envelope(letter: DeadLetter) -> Envelope:
@@ -100,31 +76,48 @@ def replay(
     queue = NotificationQueue(connection)
     report = report if report is not None else ReplayReport()
     for letter in letters:
-        assert letter.entry_id is not None  # letters read from the store always carry their id
-        try:
-            job_id = _replay_once(connection, queue, store, letter)
-        except _Gone:
-            report.missing.append(letter.entry_id)
-            continue
-        except _PartialReplay as error:
-            report.error = (letter.entry_id, str(error))
-            return report
-        except RedisError as error:
-            report.error = (letter.entry_id, f"{_name(error)}; the dead letter is kept")
-            return report
-        report.replayed.append(letter.entry_id)
-        log.info(
-            "dead letter replayed",
-            extra=fields(
-                entry_id=letter.entry_id,
-                job_id=job_id,
-                outcome=letter.outcome.value,
-                typeWebhook=letter.type_webhook,
-                idInstance=letter.id_instance,
-                request_id=letter.envelope.request_id,
-            ),
-        )
+        if not _replay_into(report, connection, queue, store, letter):
+            break
     return report
+
+
+def _replay_into(
+    report: ReplayReport,
+    connection: Redis,
+    queue: NotificationQueue,
+    store: DeadLetterStore,
+    letter: DeadLetter,
+) -> bool:
+    """Replay one letter and note the result in ``report``; False when the replay has to stop here."""
+    assert letter.entry_id is not None  # letters read from the store always carry their id
+    try:
+        job_id = _replay_once(connection, queue, store, letter)
+    except _Gone:
+        report.missing.append(letter.entry_id)
+        return True
+    except _PartialReplay as error:
+        report.error = (letter.entry_id, str(error))
+        return False
+    except RedisError as error:
+        report.error = (letter.entry_id, f"{_name(error)}; the dead letter is kept")
+        return False
+    report.replayed.append(letter.entry_id)
+    _log_replayed(letter, job_id)
+    return True
+
+
+def _log_replayed(letter: DeadLetter, job_id: str) -> None:
+    log.info(
+        "dead letter replayed",
+        extra=fields(
+            entry_id=letter.entry_id,
+            job_id=job_id,
+            outcome=letter.outcome.value,
+            typeWebhook=letter.type_webhook,
+            idInstance=letter.id_instance,
+            request_id=letter.envelope.request_id,
+        ),
+    )
 
 
 class _PartialReplay(Exception):
@@ -184,34 +177,3 @@ def by_ids(store: DeadLetterStore, entry_ids: Sequence[str], report: ReplayRepor
             report.missing.append(entry_id)
         else:
             yield letter
-
-
-def purge(store: DeadLetterStore, entry_ids: Sequence[str]) -> int:
-    """Delete exactly these entries (the ones the operator confirmed); returns how many existed."""
-    removed = 0
-    for start in range(0, len(entry_ids), DELETE_CHUNK):
-        removed += store.remove(*entry_ids[start : start + DELETE_CHUNK])
-    return removed
-
-
-def trim_dead_letters(connection: Redis, retention_days: int, now: float | None = None) -> int:
-    """Remove dead letters older than ``retention_days`` (0 keeps them forever); logs and returns the count.
-
-    Workers can call this periodically; ``greenq dlq trim`` calls it once.
-    """
-    store = DeadLetterStore(connection)
-    if retention_days <= 0:
-        log.info("dead letters kept forever (retention 0); nothing trimmed", extra=fields(removed=0))
-        return 0
-    cutoff = (time.time() if now is None else now) - retention_days * SECONDS_PER_DAY
-    removed = store.trim_older_than(int(cutoff * 1000))
-    log.info(
-        "dead letters trimmed",
-        extra=fields(
-            removed=removed,
-            retention_days=retention_days,
-            cutoff=datetime.fromtimestamp(cutoff, UTC).isoformat(timespec="seconds"),
-            remaining=store.size(),
-        ),
-    )
-    return removed

@@ -1,7 +1,9 @@
 """The dead-letter store: a Redis Stream of notifications that need a human.
 
-Entries keep the full original body, the outcome (invalid, failed, unknown_type), readable reasons and the
-times, so an operator can inspect and replay them. Nothing is trimmed automatically.
+Entries keep the full original body, the outcome (invalid, failed, unknown_type, too_large), readable
+reasons and the times, so an operator can inspect and replay them. This module is the only code that knows
+the stream's layout (one entry's fields, how they are encoded, how the stream is walked); everything else
+asks :class:`DeadLetterStore`. Entries are removed only by a replay, a purge or the retention trim.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from greenq.core.outcomes import Outcome
 #: Entries read per XRANGE call when walking the stream, so a large backlog never arrives in one reply.
 PAGE_SIZE = 500
 
+#: Ids per XDEL call when removing a selection.
+DELETE_CHUNK = 500
+
 RawEntry = tuple[bytes, dict[bytes, bytes]]
 
 
@@ -32,6 +37,15 @@ class UnreadableDeadLetter(ValueError):
     def __init__(self, entry_id: str, problem: str) -> None:
         super().__init__(f"dead letter {entry_id} is unreadable: {problem}")
         self.entry_id = entry_id
+
+
+@dataclass(frozen=True)
+class DeadLetterSummary:
+    """Stream size and the per-outcome split (``complete`` is False when the count was capped)."""
+
+    total: int
+    by_outcome: dict[str, int]
+    complete: bool
 
 
 @dataclass(frozen=True)
@@ -96,7 +110,11 @@ class DeadLetterStore:
         return found[0] if found else None
 
     def remove(self, *entry_ids: str) -> int:
-        return int(self._redis.xdel(self._stream, *entry_ids)) if entry_ids else 0
+        """Delete exactly these entries, a chunk of ids per call; returns how many existed."""
+        removed = 0
+        for start in range(0, len(entry_ids), DELETE_CHUNK):
+            removed += int(self._redis.xdel(self._stream, *entry_ids[start : start + DELETE_CHUNK]))
+        return removed
 
     def _read(self, low: str, high: str, count: int | None) -> list[DeadLetter]:
         raw = cast(list[tuple[bytes, dict[bytes, bytes]]], self._redis.xrange(self._stream, low, high, count))
@@ -129,6 +147,12 @@ class DeadLetterStore:
             counts[_text(values.get(b"outcome", b"?"))] += 1
             read += 1
         return dict(counts), read
+
+    def summary(self, max_entries: int) -> DeadLetterSummary:
+        """The size, and the split by outcome of the oldest ``max_entries`` (reads only)."""
+        total = self.size()
+        by_outcome, read = self.outcome_counts(max_entries)
+        return DeadLetterSummary(total=total, by_outcome=by_outcome, complete=read >= total)
 
     def trim_older_than(self, cutoff_ms: int) -> int:
         """Remove every entry whose id (its ms timestamp) is below ``cutoff_ms``; returns how many."""
