@@ -22,7 +22,7 @@ from rq.exceptions import DeserializationError, NoSuchJobError
 from rq.job import Job
 from rq.results import Result
 
-from greenq.core import keys
+from greenq.core import keys, notification
 from greenq.core.contract import FAILURE_TTL, SERIALIZER, Envelope, EnvelopeError
 from greenq.core.deadletters.store import DeadLetter, DeadLetterStore
 from greenq.core.logs import fields
@@ -149,12 +149,10 @@ def _labels(body: str) -> tuple[str | None, int | None]:
         return None, None
     if not isinstance(data, dict):
         return None, None
-    type_webhook = data.get("typeWebhook")
-    instance = data.get("instanceData")
-    id_instance = instance.get("idInstance") if isinstance(instance, dict) else None
+    kind, instance = notification.type_webhook(data), notification.id_instance(data)
     return (
-        type_webhook if isinstance(type_webhook, str) else None,
-        id_instance if isinstance(id_instance, int) and not isinstance(id_instance, bool) else None,
+        kind if isinstance(kind, str) else None,
+        instance if isinstance(instance, int) and not isinstance(instance, bool) else None,
     )
 
 
