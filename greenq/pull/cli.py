@@ -184,7 +184,7 @@ def _run_configure(args: argparse.Namespace) -> int:
 
 
 def _with_api(args: argparse.Namespace, action: Callable[[GreenApiClient], Awaitable[None]]) -> int:
-    from greenq.pull.runner import configure_poller_logging
+    from greenq.pull.process import configure_poller_logging
 
     settings = _load_settings({})
     configure_poller_logging(settings)
