@@ -115,40 +115,19 @@ def render_nginx_config(
     ``worker_user`` is set only when the master runs as root and its workers must be able to write the
     temp directories (nginx otherwise drops them to ``nobody``, and bodies over 64 KiB fail with 500).
     """
-    if not upstreams:
-        raise NginxConfigError("at least one upstream host:port is required")
-    if body_cap_bytes < 1 or rate_per_second < 1 or burst < 1:
-        raise NginxConfigError(
-            f"need body_cap_bytes, rate_per_second and burst >= 1 (nginx refuses burst=0); "
-            f"got {body_cap_bytes!r}, {rate_per_second!r}, {burst!r}"
-        )
-    if not webhook_path.startswith("/"):
-        raise NginxConfigError(f"webhook_path must start with '/', got {webhook_path!r}")
+    _refuse_unusable(upstreams, body_cap_bytes, rate_per_second, burst, webhook_path)
     for value in (listen, *upstreams, access_log, error_log, pid_file, temp_dir, webhook_path):
         _check_token(value)
-    server_suffix = f" resolve {SERVER_FAILURE_PARAMS}" if resolver else f" {SERVER_FAILURE_PARAMS}"
     values = {
-        "topology": "compose (DNS-resolved upstream)" if resolver else "static",
-        "pid_file": pid_file,
-        "error_log": error_log,
-        "access_log": access_log,
-        "temp_dir": temp_dir.rstrip("/") or "/",
-        "body_cap_bytes": str(body_cap_bytes),
-        "rate_per_second": str(rate_per_second),
-        "burst": str(burst),
-        "webhook_path": webhook_path,
-        "over_cap_path": OVER_CAP_PATH,
+        **_file_values(pid_file, error_log, access_log, temp_dir),
+        **_limit_values(body_cap_bytes, rate_per_second, burst, webhook_path),
         "real_ip": _real_ip_block(trusted_proxies),
-        "resolver": _resolver_block(resolver),
+        **_topology_values(resolver, upstreams),
         "exempt_entries": "\n".join(f"{_network(cidr)} 0;" for cidr in exempt_cidrs),
-        "upstream_servers": "\n".join(f"server {address}{server_suffix};" for address in upstreams),
         "listen_directives": _listen_block(listen, tls),
         "worker_user": _worker_user_block(worker_user),
     }
-    template = (
-        resources.files("greenq.local").joinpath("templates", TEMPLATE_NAME).read_text(encoding="utf-8")
-    )
-    return _substitute(template, values)
+    return _filled_template(values)
 
 
 def render_compose_config() -> str:
@@ -168,9 +147,55 @@ def render_compose_config() -> str:
     )
 
 
+def _refuse_unusable(
+    upstreams: Sequence[str], body_cap_bytes: int, rate_per_second: int, burst: int, webhook_path: str
+) -> None:
+    """Raise for values nginx would refuse or that leave it nothing to do."""
+    if not upstreams:
+        raise NginxConfigError("at least one upstream host:port is required")
+    if body_cap_bytes < 1 or rate_per_second < 1 or burst < 1:
+        raise NginxConfigError(
+            f"need body_cap_bytes, rate_per_second and burst >= 1 (nginx refuses burst=0); "
+            f"got {body_cap_bytes!r}, {rate_per_second!r}, {burst!r}"
+        )
+    if not webhook_path.startswith("/"):
+        raise NginxConfigError(f"webhook_path must start with '/', got {webhook_path!r}")
+
+
 def _check_token(value: str) -> None:
     if not _SAFE_TOKEN.match(value):
         raise NginxConfigError(f"unsafe value for an nginx directive: {value!r}")
+
+
+def _file_values(pid_file: str, error_log: str, access_log: str, temp_dir: str) -> dict[str, str]:
+    """Where nginx writes."""
+    return {
+        "pid_file": pid_file,
+        "error_log": error_log,
+        "access_log": access_log,
+        "temp_dir": temp_dir.rstrip("/") or "/",
+    }
+
+
+def _limit_values(body_cap_bytes: int, rate_per_second: int, burst: int, webhook_path: str) -> dict[str, str]:
+    """The webhook location and the limits on it."""
+    return {
+        "body_cap_bytes": str(body_cap_bytes),
+        "rate_per_second": str(rate_per_second),
+        "burst": str(burst),
+        "webhook_path": webhook_path,
+        "over_cap_path": OVER_CAP_PATH,
+    }
+
+
+def _topology_values(resolver: str | None, upstreams: Sequence[str]) -> dict[str, str]:
+    """Compose (DNS names nginx re-resolves) or static (fixed servers)."""
+    server_suffix = f" resolve {SERVER_FAILURE_PARAMS}" if resolver else f" {SERVER_FAILURE_PARAMS}"
+    return {
+        "topology": "compose (DNS-resolved upstream)" if resolver else "static",
+        "resolver": _resolver_block(resolver),
+        "upstream_servers": "\n".join(f"server {address}{server_suffix};" for address in upstreams),
+    }
 
 
 def _network(cidr: str) -> str:
@@ -216,8 +241,9 @@ def _listen_block(listen: str, tls: TlsListener | None) -> str:
     return "\n".join(lines)
 
 
-def _substitute(template: str, values: dict[str, str]) -> str:
+def _filled_template(values: dict[str, str]) -> str:
     """Fill ``{{ name }}`` placeholders; a placeholder alone on a line takes a block, indented like it."""
+    template = (resources.files("greenq.local") / "templates" / TEMPLATE_NAME).read_text(encoding="utf-8")
     out: list[str] = []
     for line in template.splitlines():
         names = _PLACEHOLDER.findall(line)

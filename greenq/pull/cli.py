@@ -21,20 +21,44 @@ AnyPollerSettings = TypeVar("AnyPollerSettings", bound=PollerSettings)
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add this package's sub-commands to ``greenq``."""
+    _register_poll(commands)
+    _register_reconcile(commands)
+    _register_instance(commands)
+
+
+def _register_poll(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     poll = commands.add_parser("poll", help="pull notifications from GREEN API (receive/deleteNotification)")
-    poll.add_argument(
-        "--instance",
-        action="append",
-        dest="instance_names",
-        metavar="NAME",
-        help="poll only this configured instance (repeatable; default: all of GREENQ_INSTANCES)",
-    )
+    _add_instance_names_option(poll, "poll")
     poll.add_argument("--receive-timeout", type=int, help="long-poll seconds, 5-60 (GREENQ_RECEIVE_TIMEOUT)")
     poll.add_argument("--metrics-port", type=int, help="metrics port, 0 = off (GREENQ_POLLER_METRICS_PORT)")
     poll.set_defaults(run=_run_poll)
 
-    _register_reconcile(commands)
 
+def _register_reconcile(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    reconcile = commands.add_parser(
+        "reconcile", help="recover notifications GREEN API journaled but never delivered"
+    )
+    _add_instance_names_option(reconcile, "reconcile")
+    reconcile.add_argument(
+        "--every", type=float, metavar="SECONDS", help="run a pass every SECONDS until stopped"
+    )
+    reconcile.add_argument(
+        "--window-minutes", type=int, help="journal window read (GREENQ_RECONCILE_WINDOW_MINUTES)"
+    )
+    reconcile.add_argument(
+        "--grace",
+        type=float,
+        metavar="SECONDS",
+        help="skip younger messages (GREENQ_RECONCILE_GRACE_SECONDS)",
+    )
+    reconcile.add_argument(
+        "--chat", metavar="CHAT_ID", help="one chat's history (getChatHistory) instead of the journal window"
+    )
+    reconcile.add_argument("--count", type=int, default=100, help="messages of --chat to read (default 100)")
+    reconcile.set_defaults(run=_run_reconcile)
+
+
+def _register_instance(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     instance = commands.add_parser("instance", help="show or change a GREEN API instance's settings")
     actions = instance.add_subparsers(required=True, metavar="ACTION")
     show = actions.add_parser("show", help="print getSettings with tokens masked")
@@ -64,34 +88,20 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     configure.set_defaults(run=_run_configure)
 
 
-def _register_reconcile(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    reconcile = commands.add_parser(
-        "reconcile", help="recover notifications GREEN API journaled but never delivered"
-    )
-    reconcile.add_argument(
+def _add_instance_names_option(parser: argparse.ArgumentParser, verb: str) -> None:
+    parser.add_argument(
         "--instance",
         action="append",
         dest="instance_names",
         metavar="NAME",
-        help="reconcile only this configured instance (repeatable; default: all of GREENQ_INSTANCES)",
+        help=f"{verb} only this configured instance (repeatable; default: all of GREENQ_INSTANCES)",
     )
-    reconcile.add_argument(
-        "--every", type=float, metavar="SECONDS", help="run a pass every SECONDS until stopped"
+
+
+def _add_instance_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--instance", metavar="NAME", help="configured instance name (default: the only one configured)"
     )
-    reconcile.add_argument(
-        "--window-minutes", type=int, help="journal window read (GREENQ_RECONCILE_WINDOW_MINUTES)"
-    )
-    reconcile.add_argument(
-        "--grace",
-        type=float,
-        metavar="SECONDS",
-        help="skip younger messages (GREENQ_RECONCILE_GRACE_SECONDS)",
-    )
-    reconcile.add_argument(
-        "--chat", metavar="CHAT_ID", help="one chat's history (getChatHistory) instead of the journal window"
-    )
-    reconcile.add_argument("--count", type=int, default=100, help="messages of --chat to read (default 100)")
-    reconcile.set_defaults(run=_run_reconcile)
 
 
 def _run_reconcile(args: argparse.Namespace) -> int:
@@ -104,12 +114,10 @@ def _run_reconcile(args: argparse.Namespace) -> int:
     try:
         settings = _only(settings, args.instance_names)
     except UnknownInstance as error:
-        sys.stderr.write(f"greenq: {error}\n")
-        return 2
+        return _refused(error)
     problem = _reconcile_problem(args, settings)
     if problem:
-        sys.stderr.write(f"greenq: {problem}\n")
-        return 2
+        return _refused(problem)
     chat = None if args.chat is None else ChatRequest(args.chat, args.count)
     return run_reconcile(settings, args.every, chat)
 
@@ -125,12 +133,6 @@ def _reconcile_problem(args: argparse.Namespace, settings: ReconcileSettings) ->
     return settings.check_interval(args.every) if args.every > 0 else "--every must be positive"
 
 
-def _add_instance_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--instance", metavar="NAME", help="configured instance name (default: the only one configured)"
-    )
-
-
 def _run_poll(args: argparse.Namespace) -> int:
     from greenq.pull.runner import run_poller
 
@@ -140,9 +142,14 @@ def _run_poll(args: argparse.Namespace) -> int:
     try:
         settings = _only(settings, args.instance_names)
     except UnknownInstance as error:
-        sys.stderr.write(f"greenq: {error}\n")
-        return 2
+        return _refused(error)
     return run_poller(settings)
+
+
+def _refused(reason: object, code: int = 2) -> int:
+    """Say on stderr why the command did not run (or failed); the exit code."""
+    sys.stderr.write(f"greenq: {reason}\n")
+    return code
 
 
 def _given(**values: Any) -> dict[str, Any]:
@@ -175,29 +182,25 @@ def _run_configure(args: argparse.Namespace) -> int:
             env_file=args.env_file,
         )
     except ValueError as error:
-        sys.stderr.write(f"greenq: {error}\n")
-        return 2
+        return _refused(error)
     if plan.mode == "push" and not plan.webhook_url.startswith(("https://", "http://")):
-        sys.stderr.write("greenq: --push needs an http(s) URL\n")
-        return 2
+        return _refused("--push needs an http(s) URL")
     return _with_api(args, lambda api: admin.configure(api, plan, sys.stdout))
 
 
 def _with_api(args: argparse.Namespace, action: Callable[[GreenApiClient], Awaitable[None]]) -> int:
-    from greenq.pull.runner import configure_poller_logging
+    from greenq.pull.process import configure_poller_logging
 
     settings = _load_settings({})
     configure_poller_logging(settings)
     try:
         instance = _pick(settings, args.instance)
     except UnknownInstance as error:
-        sys.stderr.write(f"greenq: {error}\n")
-        return 2
+        return _refused(error)
     try:
         asyncio.run(_call(settings, instance, action))
     except PollerError as error:
-        sys.stderr.write(f"greenq: {error}\n")
-        return 1
+        return _refused(error, code=1)
     return 0
 
 

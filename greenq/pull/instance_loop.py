@@ -8,7 +8,6 @@ a waiting long poll at once, but a notification already received still gets its 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from greenq.pull.api import GreenApiClient, Received
 from greenq.pull.backoff import Backoff
 from greenq.pull.errors import ApiError, AuthRefused, RateLimited
 from greenq.pull.metrics import PollerMetrics
+from greenq.pull.process import stopped_within
 from greenq.pull.sink import NotificationSink
 
 log = logging.getLogger("greenq.poller")
@@ -181,6 +181,7 @@ class InstancePoller:
     async def _failed(self, error: ApiError, deadline: float | None = None) -> None:
         """Count, log and wait out a failed call: the instance pauses longer when GREEN API refuses it."""
         self._metrics.error(self._name, error.kind)
+        described = {"instance": self._name, "kind": error.kind, "status": error.status, "error": str(error)}
         if isinstance(error, AuthRefused):
             delay = self._auth_backoff.next_delay()
             self._paused = True
@@ -188,13 +189,7 @@ class InstancePoller:
             log.error(
                 f"GREEN API refused instance {self._name!r}: check its idInstance, apiTokenInstance and "
                 "apiUrl; the instance is paused, other instances go on",
-                extra=fields(
-                    instance=self._name,
-                    kind=error.kind,
-                    status=error.status,
-                    error=str(error),
-                    retry_in_seconds=round(delay, 3),
-                ),
+                extra=fields(**described, retry_in_seconds=round(delay, 3)),
             )
         else:
             delay = self._backoff.next_delay()
@@ -202,14 +197,7 @@ class InstancePoller:
                 delay = max(delay, error.retry_after)
             log.warning(
                 "GREEN API call failed; retrying",
-                extra=fields(
-                    instance=self._name,
-                    kind=error.kind,
-                    status=error.status,
-                    error=str(error),
-                    failures=self._backoff.failures,
-                    retry_in_seconds=round(delay, 3),
-                ),
+                extra=fields(**described, failures=self._backoff.failures, retry_in_seconds=round(delay, 3)),
             )
         if deadline is None:
             await self._sleep(delay)
@@ -226,5 +214,4 @@ class InstancePoller:
 
     async def _sleep(self, seconds: float) -> None:
         """Wait ``seconds``, or less if a stop is requested meanwhile."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
+        await stopped_within(self._stopping, seconds)

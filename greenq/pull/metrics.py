@@ -7,14 +7,14 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from greenq.pull.errors import ERROR_KINDS, ErrorKind
+from greenq.pull.instance_metrics import CountsErrors, errors_counter, instance_counter, instance_gauge
 
 #: Long polls last up to receiveTimeout (60 s at most) plus the request timeout.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 90)
 
 
 @dataclass(frozen=True)
-class PollerMetrics:
+class PollerMetrics(CountsErrors):
     received: Counter
     deleted: Counter
     errors: Counter
@@ -25,23 +25,16 @@ class PollerMetrics:
     def create(cls, registry: CollectorRegistry, instances: Iterable[str] = ()) -> PollerMetrics:
         """Register the metrics; each instance's series start at zero so rates work from the first scrape."""
         metrics = cls(
-            received=Counter(
-                "greenq_poller_received_total",
-                "Notifications taken from receiveNotification.",
-                ["instance"],
-                registry=registry,
+            received=instance_counter(
+                registry, "greenq_poller_received_total", "Notifications taken from receiveNotification."
             ),
-            deleted=Counter(
+            deleted=instance_counter(
+                registry,
                 "greenq_poller_deleted_total",
                 "Notifications deleted with deleteNotification after their enqueue.",
-                ["instance"],
-                registry=registry,
             ),
-            errors=Counter(
-                "greenq_poller_errors_total",
-                "Failed GREEN API calls and enqueues, by kind.",
-                ["instance", "kind"],
-                registry=registry,
+            errors=errors_counter(
+                registry, "greenq_poller_errors_total", "Failed GREEN API calls and enqueues, by kind."
             ),
             poll_latency=Histogram(
                 "greenq_poller_poll_latency_seconds",
@@ -50,21 +43,19 @@ class PollerMetrics:
                 buckets=LATENCY_BUCKETS,
                 registry=registry,
             ),
-            paused=Gauge(
+            paused=instance_gauge(
+                registry,
                 "greenq_poller_instance_paused",
                 "1 while GREEN API refuses the instance (401/403/404) and it waits to try again.",
-                ["instance"],
-                registry=registry,
             ),
         )
         for name in instances:
-            metrics.received.labels(instance=name)
-            metrics.deleted.labels(instance=name)
-            metrics.poll_latency.labels(instance=name)
-            metrics.paused.labels(instance=name).set(0)
-            for kind in ERROR_KINDS:
-                metrics.errors.labels(instance=name, kind=kind)
+            metrics._start_at_zero(name)
         return metrics
 
-    def error(self, instance: str, kind: ErrorKind) -> None:
-        self.errors.labels(instance=instance, kind=kind).inc()
+    def _start_at_zero(self, instance: str) -> None:
+        self.received.labels(instance=instance)
+        self.deleted.labels(instance=instance)
+        self.poll_latency.labels(instance=instance)
+        self.paused.labels(instance=instance).set(0)
+        self._errors_start_at_zero(instance)

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from greenq.pull.errors import ERROR_KINDS, ErrorKind
+from greenq.pull.instance_metrics import CountsErrors, errors_counter, instance_counter, instance_gauge
 
 
 @dataclass(frozen=True)
-class ReconcileMetrics:
+class ReconcileMetrics(CountsErrors):
     checked: Counter
     recovered: Counter
     unmapped: Counter
@@ -26,43 +26,34 @@ class ReconcileMetrics:
         """Register the metrics; each instance's counters start at zero so increase() works at once. The
         last-success gauge appears with the first success ("never" must not read as "in 1970")."""
         metrics = cls(
-            checked=Counter(
+            checked=instance_counter(
+                registry,
                 "greenq_reconcile_checked_total",
                 "Journal messages compared with what greenq received.",
-                ["instance"],
-                registry=registry,
             ),
-            recovered=Counter(
+            recovered=instance_counter(
+                registry,
                 "greenq_reconcile_recovered_total",
                 "Messages GREEN API journaled but never delivered, enqueued by the reconciler.",
-                ["instance"],
-                registry=registry,
             ),
-            unmapped=Counter(
+            unmapped=instance_counter(
+                registry,
                 "greenq_reconcile_unmapped_total",
                 "Undelivered journal messages that could not be rebuilt as notifications (logged).",
-                ["instance"],
-                registry=registry,
             ),
-            errors=Counter(
+            errors=errors_counter(
+                registry,
                 "greenq_reconcile_errors_total",
                 "Failed journal calls (after retries) and failed enqueues, by kind.",
-                ["instance", "kind"],
-                registry=registry,
             ),
-            last_success=Gauge(
+            last_success=instance_gauge(
+                registry,
                 "greenq_reconcile_last_success_timestamp_seconds",
                 "When the instance's last complete reconciliation ended (UNIX time).",
-                ["instance"],
-                registry=registry,
             ),
         )
         for name in instances:
             for counter in (metrics.checked, metrics.recovered, metrics.unmapped):
                 counter.labels(instance=name)
-            for kind in ERROR_KINDS:
-                metrics.errors.labels(instance=name, kind=kind)
+            metrics._errors_start_at_zero(name)
         return metrics
-
-    def error(self, instance: str, kind: ErrorKind) -> None:
-        self.errors.labels(instance=instance, kind=kind).inc()

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import sys
 from collections.abc import Sequence
+from contextlib import closing
 
 import httpx2
 import orjson
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 from redis import Redis
 from redis.exceptions import RedisError
 
@@ -24,9 +24,15 @@ from greenq.core.settings import ReconcileSettings
 from greenq.pull.api import GreenApiClient
 from greenq.pull.errors import ApiError
 from greenq.pull.journal import JournalPolicy, JournalReader
+from greenq.pull.process import (
+    USER_AGENT,
+    configure_poller_logging,
+    on_stop_signals,
+    serving_metrics,
+    stopped_within,
+)
 from greenq.pull.reconcile import ChatRequest, InstanceReport, ReconcilePolicy, Reconciler
 from greenq.pull.reconcile_metrics import ReconcileMetrics
-from greenq.pull.runner import USER_AGENT, configure_poller_logging
 
 log = logging.getLogger("greenq.reconcile")
 
@@ -37,18 +43,12 @@ def run_reconcile(settings: ReconcileSettings, every: float | None, chat: ChatRe
     configure_poller_logging(settings)
     registry = CollectorRegistry()
     metrics = ReconcileMetrics.create(registry, [instance.name for instance in settings.instances])
-    server = None
-    if every is not None and settings.reconcile_metrics_port:
-        server, _ = start_http_server(
-            settings.reconcile_metrics_port, addr=settings.reconcile_metrics_host, registry=registry
-        )
-    redis = connect(settings.require_redis_url(), settings.redis_socket_timeout)
-    try:
+    port = settings.reconcile_metrics_port if every is not None else 0
+    with (
+        serving_metrics(registry, settings.reconcile_metrics_host, port),
+        closing(connect(settings.require_redis_url(), settings.redis_socket_timeout)) as redis,
+    ):
         failed = asyncio.run(_serve(settings, redis, metrics, every, chat))
-    finally:
-        redis.close()
-        if server is not None:
-            server.shutdown()
     return 1 if failed and every is None else 0
 
 
@@ -61,9 +61,7 @@ async def _serve(
 ) -> bool:
     """Passes until done (one-shot) or stopped; True when the last pass had a failed instance."""
     stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stopping.set)
+    on_stop_signals(lambda _signum: stopping.set())
     reconciler = reconciler_for(settings, redis, metrics)
     async with httpx2.AsyncClient(headers={"User-Agent": USER_AGENT}) as http:
         readers = readers_for(settings, http)
@@ -73,7 +71,7 @@ async def _serve(
                 sys.stdout.write(orjson.dumps(report.summary()).decode() + "\n")
             sys.stdout.flush()
             failed = any(report.error for report in reports)
-            if every is None or await _stopped(stopping, every):
+            if every is None or await stopped_within(stopping, every):
                 return failed
 
 
@@ -107,15 +105,6 @@ async def _one(
     level = logging.ERROR if report.error else logging.WARNING if report.recovered else logging.INFO
     log.log(level, "reconciled instance", extra=fields(**report.summary()))
     return report
-
-
-async def _stopped(stopping: asyncio.Event, seconds: float) -> bool:
-    """Wait ``seconds`` for a stop request; True if one came."""
-    try:
-        await asyncio.wait_for(stopping.wait(), seconds)
-    except TimeoutError:
-        return False
-    return True
 
 
 def reconciler_for(settings: ReconcileSettings, redis: Redis, metrics: ReconcileMetrics) -> Reconciler:

@@ -9,25 +9,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from urllib.parse import urlsplit
+from contextlib import closing
 
 import httpx2
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 from redis import Redis
 
 from greenq.core.jobqueue import NotificationQueue
-from greenq.core.logs import configure_logging, fields
+from greenq.core.logs import fields
 from greenq.core.redis_conn import connect
 from greenq.core.settings import PollerSettings
 from greenq.pull.api import GreenApiClient
 from greenq.pull.instance_loop import InstancePoller, PollPolicy
-from greenq.pull.masking import RedactingFilter
 from greenq.pull.metrics import PollerMetrics
+from greenq.pull.process import USER_AGENT, configure_poller_logging, on_stop_signals, serving_metrics
 from greenq.pull.sink import NotificationSink
 
 log = logging.getLogger("greenq.poller")
-
-USER_AGENT = "greenq-poller/0.1"
 
 
 def run_poller(settings: PollerSettings) -> int:
@@ -35,12 +33,23 @@ def run_poller(settings: PollerSettings) -> int:
     configure_poller_logging(settings)
     registry = CollectorRegistry()
     metrics = PollerMetrics.create(registry, [instance.name for instance in settings.instances])
-    server = None
-    if settings.poller_metrics_port:
-        server, _ = start_http_server(
-            settings.poller_metrics_port, addr=settings.poller_metrics_host, registry=registry
-        )
-    redis = connect(settings.require_redis_url(), settings.redis_socket_timeout)
+    with (
+        serving_metrics(registry, settings.poller_metrics_host, settings.poller_metrics_port),
+        closing(connect(settings.require_redis_url(), settings.redis_socket_timeout)) as redis,
+    ):
+        _log_start(settings)
+        try:
+            asyncio.run(_serve(settings, redis, metrics))
+        except Exception:
+            # A bug, not a GREEN API or Redis failure (those are retried). Logged through the redacting
+            # handler, since a traceback may quote a URL; undeleted notifications are received again.
+            log.exception("poller crashed")
+            return 1
+    log.info("poller stopped")
+    return 0
+
+
+def _log_start(settings: PollerSettings) -> None:
     log.info(
         "poller starting",
         extra=fields(
@@ -51,31 +60,6 @@ def run_poller(settings: PollerSettings) -> int:
             else None,
         ),
     )
-    try:
-        asyncio.run(_serve(settings, redis, metrics))
-    except Exception:
-        # A bug, not a GREEN API or Redis failure (those are retried). Logged through the redacting
-        # handler, since a traceback may quote a URL; undeleted notifications are received again.
-        log.exception("poller crashed")
-        return 1
-    finally:
-        redis.close()
-        if server is not None:
-            server.shutdown()
-    log.info("poller stopped")
-    return 0
-
-
-def configure_poller_logging(settings: PollerSettings) -> None:
-    """JSON logs as elsewhere, HTTP client chatter off, and every secret redacted from every record."""
-    configure_logging(settings.log_level)
-    for name in ("httpx2", "httpcore2"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    secrets = [instance.api_token.get_secret_value() for instance in settings.instances]
-    password = urlsplit(settings.require_redis_url()).password
-    redacting = RedactingFilter([*secrets, password or ""])
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(redacting)
 
 
 async def poll_instances(
@@ -96,9 +80,7 @@ async def poll_instances(
 
 async def _serve(settings: PollerSettings, redis: Redis, metrics: PollerMetrics) -> None:
     stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, _request_stop, stopping, signum)
+    on_stop_signals(lambda signum: _request_stop(stopping, signum))
     await poll_instances(settings, redis, metrics, stopping)
 
 

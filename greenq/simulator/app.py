@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import httpx2
 from starlette.applications import Starlette
@@ -17,6 +17,24 @@ from greenq.simulator.state import SimInstance
 
 API_METHODS = ["GET", "POST", "DELETE", "PUT", "PATCH"]
 
+ROUTES = [
+    Route("/waInstance{id_instance:int}/{method}/{token}", api_routes.api_call, methods=API_METHODS),
+    Route(
+        "/waInstance{id_instance:int}/{method}/{token}/{argument}",
+        api_routes.api_call,
+        methods=API_METHODS,
+    ),
+    Route("/sim/instances", control_routes.list_instances, methods=["GET"]),
+    Route(
+        "/sim/instances/{id_instance:int}/notifications",
+        control_routes.add_notifications,
+        methods=["POST"],
+    ),
+    Route("/sim/instances/{id_instance:int}/stats", control_routes.stats, methods=["GET"]),
+    Route("/sim/instances/{id_instance:int}/faults", control_routes.faults, methods=["POST", "DELETE"]),
+    Route("/sim/instances/{id_instance:int}/journal", control_routes.journal, methods=["POST"]),
+]
+
 
 def create_app(config: SimulatorConfig) -> Starlette:
     """A fresh simulator holding ``config.instances``, all empty and in HTTP API (pull) mode."""
@@ -24,6 +42,15 @@ def create_app(config: SimulatorConfig) -> Starlette:
         id_instance: SimInstance(id_instance, token, config.journal_rate, config.journal_lag)
         for id_instance, token in config.instances.items()
     }
+    app = Starlette(routes=ROUTES, lifespan=_pushing(instances, config))
+    app.state.instances = instances
+    return app
+
+
+def _pushing(
+    instances: dict[int, SimInstance], config: SimulatorConfig
+) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    """The app's lifespan: one task per instance delivers its webhooks (push mode) while the app runs."""
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -42,23 +69,4 @@ def create_app(config: SimulatorConfig) -> Starlette:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
 
-    routes = [
-        Route("/waInstance{id_instance:int}/{method}/{token}", api_routes.api_call, methods=API_METHODS),
-        Route(
-            "/waInstance{id_instance:int}/{method}/{token}/{argument}",
-            api_routes.api_call,
-            methods=API_METHODS,
-        ),
-        Route("/sim/instances", control_routes.list_instances, methods=["GET"]),
-        Route(
-            "/sim/instances/{id_instance:int}/notifications",
-            control_routes.add_notifications,
-            methods=["POST"],
-        ),
-        Route("/sim/instances/{id_instance:int}/stats", control_routes.stats, methods=["GET"]),
-        Route("/sim/instances/{id_instance:int}/faults", control_routes.faults, methods=["POST", "DELETE"]),
-        Route("/sim/instances/{id_instance:int}/journal", control_routes.journal, methods=["POST"]),
-    ]
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.instances = instances
-    return app
+    return lifespan

@@ -4,6 +4,8 @@ faults. It has no authentication: the simulator listens on loopback only.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Any, get_args
 
 import orjson
@@ -13,17 +15,31 @@ from starlette.responses import JSONResponse, Response
 from greenq.simulator.faults import FaultKind, FaultRule
 from greenq.simulator.state import SimInstance
 
+InstanceEndpoint = Callable[[SimInstance, Request], Awaitable[Response]]
+
+
+def _for_instance(endpoint: InstanceEndpoint) -> Callable[[Request], Awaitable[Response]]:
+    """``endpoint`` called with the instance the path names; 404 when there is no such instance."""
+
+    @functools.wraps(endpoint)
+    async def with_instance(request: Request) -> Response:
+        instances: dict[int, SimInstance] = request.app.state.instances
+        instance = instances.get(request.path_params["id_instance"])
+        if instance is None:
+            return JSONResponse({"error": "no such instance"}, status_code=404)
+        return await endpoint(instance, request)
+
+    return with_instance
+
 
 async def list_instances(request: Request) -> Response:
     instances: dict[int, SimInstance] = request.app.state.instances
     return JSONResponse([instance.snapshot() for instance in instances.values()])
 
 
-async def add_notifications(request: Request) -> Response:
+@_for_instance
+async def add_notifications(instance: SimInstance, request: Request) -> Response:
     """Body: one notification object (kept byte for byte) or a JSON array of them (re-encoded)."""
-    instance = _instance(request)
-    if instance is None:
-        return _not_found()
     raw = (await request.body()).strip()
     try:
         parsed = orjson.loads(raw)
@@ -39,19 +55,17 @@ async def add_notifications(request: Request) -> Response:
     return JSONResponse({"receiptIds": receipts, **instance.snapshot()})
 
 
-async def stats(request: Request) -> Response:
-    instance = _instance(request)
-    return _not_found() if instance is None else JSONResponse(instance.snapshot())
+@_for_instance
+async def stats(instance: SimInstance, request: Request) -> Response:
+    return JSONResponse(instance.snapshot())
 
 
-async def faults(request: Request) -> Response:
+@_for_instance
+async def faults(instance: SimInstance, request: Request) -> Response:
     """POST ``{"kind": "fail"|"delay"|"drop"|"lose", "count": N, "status": 500, "seconds": 1.0,
     "methods": [...], "every": K}`` adds a fault for the next N calls (``lose``: N notifications, one in K);
     DELETE clears them.
     """
-    instance = _instance(request)
-    if instance is None:
-        return _not_found()
     if request.method == "DELETE":
         instance.faults.clear()
         return JSONResponse(instance.snapshot())
@@ -63,11 +77,9 @@ async def faults(request: Request) -> Response:
     return JSONResponse(instance.snapshot())
 
 
-async def journal(request: Request) -> Response:
+@_for_instance
+async def journal(instance: SimInstance, request: Request) -> Response:
     """POST ``{"lag": seconds}`` changes how long messages take to show in the journal (0 = at once)."""
-    instance = _instance(request)
-    if instance is None:
-        return _not_found()
     try:
         spec = orjson.loads(await request.body())
         instance.journal.lag = float(spec["lag"])
@@ -88,12 +100,3 @@ def _rule(spec: Any) -> FaultRule:
         methods=None if methods is None else frozenset(str(method) for method in methods),
         every=int(spec.get("every", 1)),
     )
-
-
-def _instance(request: Request) -> SimInstance | None:
-    instances: dict[int, SimInstance] = request.app.state.instances
-    return instances.get(request.path_params["id_instance"])
-
-
-def _not_found() -> Response:
-    return JSONResponse({"error": "no such instance"}, status_code=404)
