@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from greenq.cli import ingress as ingress_cli
 from greenq.cli import ops as ops_cli
 from greenq.core.settings import MissingRedisUrl
 from greenq.local.redis_server import DEFAULT_MAXMEMORY
@@ -44,12 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="greenq", description="GREEN API notification ingestion.")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    ingress = commands.add_parser("ingress", help="run the webhook ingress (uvicorn)")
-    ingress.add_argument("--host", help="bind address (GREENQ_HOST)")
-    ingress.add_argument("--port", type=int, help="port (GREENQ_PORT)")
-    ingress.add_argument("--processes", type=int, help="uvicorn worker processes (GREENQ_PROCESSES)")
-    ingress.add_argument("--metrics-dir", help="metrics dir when --processes > 1 (default: a fresh temp dir)")
-    ingress.set_defaults(run=_run_ingress)
+    ingress_cli.register(commands)
 
     worker = commands.add_parser("worker", help="run a validating, routing RQ worker")
     worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
@@ -97,42 +91,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def _overrides(args: argparse.Namespace, *names: str) -> dict[str, object]:
     return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
-
-
-def _run_ingress(args: argparse.Namespace) -> int:
-    import tempfile
-
-    from greenq.core.logs import configure_logging
-    from greenq.core.settings import IngressSettings
-
-    settings = IngressSettings(**_overrides(args, "host", "port", "processes"))  # type: ignore[arg-type]
-    configure_logging(settings.log_level)
-    if settings.processes > 1:
-        # Several uvicorn processes share one port: their metrics go to files that /metrics adds up. Set
-        # before any of them imports prometheus_client. (One process keeps its cheaper in-memory values.)
-        metrics_dir = Path(args.metrics_dir or tempfile.mkdtemp(prefix="greenq-ingress-metrics-"))
-        shutil.rmtree(metrics_dir, ignore_errors=True)
-        metrics_dir.mkdir(parents=True)
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-        os.environ["GREENQ_METRICS_DIR"] = str(metrics_dir)
-    for name in ("host", "port"):
-        os.environ[f"GREENQ_{name.upper()}"] = str(getattr(settings, name))
-
-    import uvicorn
-
-    uvicorn.run(
-        "greenq.ingress.asgi:app_factory",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.processes,
-        log_config=None,
-        access_log=False,
-        proxy_headers=False,  # the ingress resolves forwarded addresses itself, trusting only known proxies
-        server_header=False,
-        timeout_graceful_shutdown=20,
-    )
-    return 0
 
 
 def _run_worker(args: argparse.Namespace) -> int:
