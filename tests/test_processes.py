@@ -26,6 +26,11 @@ from tests.support.processes import poll
 
 REPO = Path(__file__).resolve().parent.parent
 GREENQ = [sys.executable, "-m", "greenq"]
+#: The ``greenq`` console script as pip writes it. Each process uvicorn spawns runs it again before its app
+#: factory (``python -m greenq`` it does not), so the multi-process ingress is started through it.
+CONSOLE_SCRIPT = (
+    "import sys\nfrom greenq.cli.main import main\nif __name__ == '__main__':\n    sys.exit(main())\n"
+)
 
 
 def scrape(url: str, prefix: str) -> float:
@@ -69,10 +74,12 @@ def test_validate_fails_on_an_invalid_file_and_prints_why(tmp_path: Path) -> Non
 def ingress_process(redis_server: LocalRedis, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     port = free_port()
     metrics_dir = tmp_path / "metrics"
+    script = tmp_path / "greenq"
+    script.write_text(CONSOLE_SCRIPT)
+    command = ["ingress", "--port", str(port), "--processes", "2", "--metrics-dir", str(metrics_dir)]
+    python_path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
     process = subprocess.Popen(
-        [*GREENQ, "ingress", "--port", str(port), "--processes", "2", "--metrics-dir", str(metrics_dir)],
-        env=env_for(redis_server),
-        cwd=REPO,
+        [sys.executable, str(script), *command], env=env_for(redis_server, PYTHONPATH=python_path), cwd=REPO
     )
     try:
         wait_for_port("127.0.0.1", port, 30, process)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+import pickle
 
 import pytest
 from pydantic import SecretStr
 
+from greenq.cli.ingress import ingress_app, uvicorn_config
 from greenq.cli.main import main
 from greenq.core.contract import Envelope, EnvelopeError
 from greenq.core.settings import IngressSettings, WorkerSettings, parse_tokens
@@ -132,6 +134,23 @@ def test_lists_from_comma_separated_environment(monkeypatch: pytest.MonkeyPatch)
     assert [str(n) for n in ingress.allowed_ips] == ["51.250.84.44/32", "203.0.113.0/24"]
     assert worker.retry_backoff == [1.0, 2.5]
     assert [worker.backoff_for(n) for n in (1, 2, 3)] == [1.0, 2.5, 2.5]
+
+
+def test_each_ingress_process_gets_the_commands_settings_object_not_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GREENQ_REDIS_URL", "redis://127.0.0.1:1/0")
+    settings = IngressSettings(  # type: ignore[call-arg]
+        _env_file=None, tokens={"a": SecretStr("abcdefgh")}, port=8123, processes=3, metrics_dir="/run/m"
+    )
+
+    # uvicorn's supervisor pickles the config into every process it spawns: this is what one receives.
+    config = pickle.loads(pickle.dumps(uvicorn_config(settings)))  # noqa: S301 - our own bytes
+
+    assert (config.port, config.workers, config.factory) == (8123, 3, True)
+    assert config.app.func is ingress_app
+    assert config.app.args == (settings,)
+    assert config.app.args[0].tokens["a"].get_secret_value() == "abcdefgh"
 
 
 def test_envelope_round_trip_and_refusals() -> None:

@@ -1,4 +1,5 @@
-"""Plumbing shared by the operator commands: settings, one Redis client, the terminal, Redis errors.
+"""Plumbing shared by the commands: command-line overrides of settings and, for the operator commands,
+settings, one Redis client, the terminal and Redis errors.
 
 A command gets an :class:`OpsContext` instead of reading globals, so it can be run and tested in-process.
 """
@@ -9,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, TextIO
+from typing import Any, Final, TextIO
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -37,6 +38,11 @@ class OpsContext:
 
 
 OpsHandler = Callable[[argparse.Namespace, OpsContext], int]
+
+
+def given(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """The options among ``names`` given on the command line: they override the environment's settings."""
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
 def operator_command(handler: OpsHandler) -> Callable[[argparse.Namespace], int]:

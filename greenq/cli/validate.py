@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
@@ -10,6 +12,19 @@ import orjson
 
 from greenq.core.notification import unwrap
 from greenq.workers.validation import NotificationValidator, Verdict
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``greenq validate``."""
+    validate = commands.add_parser(
+        "validate", help="validate notification JSON files with the worker schemas"
+    )
+    validate.add_argument("files", nargs="+", type=Path)
+    validate.set_defaults(run=_run_validate)
+
+
+def _run_validate(args: argparse.Namespace) -> int:
+    return 0 if validate_files(args.files, sys.stdout) else 1
 
 
 def validate_file(validator: NotificationValidator, path: Path) -> Verdict:
