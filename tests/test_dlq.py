@@ -18,11 +18,10 @@ import pytest
 from redis import Redis
 
 from greenq.core import keys
-from greenq.core.contract import Envelope
+from greenq.core.contract import Envelope, NotificationQueue
 from greenq.core.deadletters import replay as dlq
 from greenq.core.deadletters.filter import DeadLetterFilter, TimeSpecError, parse_when
 from greenq.core.deadletters.store import DeadLetter, DeadLetterStore, UnreadableDeadLetter
-from greenq.core.jobqueue import NotificationQueue
 from greenq.core.notification import Notification
 from greenq.core.outcomes import Outcome
 from greenq.local.redis_server import LocalRedis

@@ -19,9 +19,8 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
 from greenq.core import checkpoints, partitions
-from greenq.core.contract import Envelope
+from greenq.core.contract import Envelope, NotificationQueue
 from greenq.core.deadletters.store import DeadLetterStore
-from greenq.core.jobqueue import NotificationQueue
 from greenq.core.settings import WorkerSettings
 from greenq.core.status import read_backlog
 from greenq.ingress.partitioned import PartitionedEnqueuer

@@ -17,9 +17,8 @@ from rq.job import Job
 from rq.utils import utcformat
 
 from greenq.core import keys
-from greenq.core.contract import Envelope
+from greenq.core.contract import Envelope, NotificationQueue
 from greenq.core.deadletters.store import DeadLetterStore
-from greenq.core.jobqueue import NotificationQueue
 from greenq.core.outcomes import Outcome
 from greenq.core.status import Status, read_backlog, read_status, render_text
 from greenq.local.procs import free_port

@@ -18,12 +18,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
-import orjson
 from redis import Redis
 from redis.exceptions import ResponseError
 
 from greenq.core import partitions
-from greenq.core.jobqueue import NotificationQueue
+from greenq.core.contract import ENVELOPE_FIELD, NotificationQueue, decode_wire
 from greenq.workers.items import Item
 from greenq.workers.processing import Processor
 
@@ -157,7 +156,7 @@ class PartitionDrain:
         length = self._redis.llen(key)
         state.emptied[chat] = length
         for raw in entries:
-            wires.append(_loads(raw))
+            wires.append(decode_wire(raw))
             origins.append(f"parked|{chat}")
 
     def _read_stream(self, state: _Round, wires: list[object], origins: list[str]) -> None:
@@ -169,7 +168,7 @@ class PartitionDrain:
             reply = self._redis.xreadgroup(partitions.GROUP, partitions.CONSUMER, {stream: start}, count=room)
             for _, entries in cast(list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]], reply):
                 for entry_id, values in entries:
-                    wires.append(_loads(values.get(partitions.ENVELOPE_FIELD, b"null")))
+                    wires.append(decode_wire(values.get(ENVELOPE_FIELD, b"null")))
                     origins.append(f"stream|{entry_id.decode()}")
             if wires and start == "0" and len(wires) >= BATCH:
                 return
@@ -191,7 +190,7 @@ class _Ordering:
         chat = state.chats[index]
         if chat in self._blocked or (kind == "stream" and self._still_held(chat)):
             if kind == "stream":  # behind a held head: appended to the chat's parked list, acknowledged
-                item.queue(None, ("RPUSH", self._parked(chat), orjson.dumps(item.envelope.to_wire())), {})
+                item.queue(None, ("RPUSH", self._parked(chat), item.envelope.encode()), {})
                 self._ack(item, ref)
             return  # a parked entry behind a failed one stays where it is
         decide(item)
@@ -226,7 +225,7 @@ class _Ordering:
 
     def _park_head(self, item: Item, kind: str, ref: str, chat: str) -> None:
         assert item.retry_envelope is not None
-        wire = orjson.dumps(item.retry_envelope.to_wire())
+        wire = item.retry_envelope.encode()
         if kind == "stream":
             item.queue(None, ("RPUSH", self._parked(chat), wire), {})
             self._ack(item, ref)
@@ -243,10 +242,3 @@ def _chat_of(item: Item) -> str:
     if item.envelope.over_limit is not None:
         return ""
     return partitions.chat_key_of_body(item.envelope.raw_body)
-
-
-def _loads(raw: bytes) -> object:
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return raw.decode(errors="replace")

@@ -16,6 +16,9 @@ QUEUE_NAME: Final = "greenq-notifications"
 #: Import path of the RQ job function; the ingress enqueues it by name and never imports worker code.
 JOB_FUNCTION: Final = "greenq.workers.jobs.process_batch"
 
+#: Import path of the RQ job that drains one ordered-mode partition (its argument: the partition number).
+DRAIN_FUNCTION: Final = "greenq.workers.jobs.drain_partition"
+
 #: Redis Stream holding dead letters (invalid, failed, unknown_type notifications), newest last.
 DEAD_LETTER_STREAM: Final = f"{PREFIX}:deadletter"
 

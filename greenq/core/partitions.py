@@ -26,12 +26,6 @@ from greenq.core.keys import PREFIX
 GROUP: Final = "greenq-drain"
 CONSUMER: Final = "drain"
 
-#: Import path of the RQ job that drains one partition (its argument: the partition number).
-DRAIN_FUNCTION: Final = "greenq.workers.jobs.drain_partition"
-
-#: Stream entry field holding the envelope's JSON.
-ENVELOPE_FIELD: Final = b"e"
-
 #: Seconds the scheduled flag outlives a lost drain job (Redis refused the RQ enqueue after the XADD).
 SCHEDULED_TTL_SECONDS: Final = 60
 

@@ -16,7 +16,7 @@ from rq import Queue, Worker
 from rq.job import Job
 
 from greenq.core import keys, partitions
-from greenq.core.contract import FAILURE_TTL, SERIALIZER
+from greenq.core.contract import FAILURE_TTL, SERIALIZER, notification_queue
 from greenq.core.deadletters.failed_jobs import read_failed_jobs
 from greenq.core.deadletters.store import DeadLetterStore
 from greenq.core.redis_memory import RedisMemory, describe, read_memory
@@ -77,12 +77,10 @@ class Status:
         return asdict(self)
 
 
-def read_backlog(
-    connection: Redis, queue_name: str = keys.QUEUE_NAME, now: float | None = None, partition_count: int = 0
-) -> QueueBacklog:
+def read_backlog(connection: Redis, now: float | None = None, partition_count: int = 0) -> QueueBacklog:
     """Depth of the queue and age of its head job (0 when empty or the job has no enqueue time); in ordered
     mode (``partition_count`` > 0) plus every partition stream's entries and its oldest entry's age."""
-    queue_key = Queue(queue_name, connection=connection, serializer=SERIALIZER).key
+    queue_key = notification_queue(connection).key
     pipe = connection.pipeline(transaction=False)
     pipe.llen(queue_key)
     pipe.lindex(queue_key, 0)
@@ -160,16 +158,15 @@ def read_outcomes(connection: Redis) -> dict[str, int] | None:
 
 def read_status(
     connection: Redis,
-    queue_name: str = keys.QUEUE_NAME,
     scan_limit: int = DEAD_LETTER_SCAN_LIMIT,
     partition_count: int = 0,
 ) -> Status:
     """Everything, by reads only: it works while Redis is full and refuses writes."""
-    queue = Queue(queue_name, connection=connection, serializer=SERIALIZER)
-    failed = read_failed_jobs(connection, queue_name)
+    queue = notification_queue(connection)
+    failed = read_failed_jobs(connection)
     return Status(
-        queue=queue_name,
-        backlog=read_backlog(connection, queue_name, partition_count=partition_count),
+        queue=queue.name,
+        backlog=read_backlog(connection, partition_count=partition_count),
         scheduled=queue.scheduled_job_registry.get_job_count(cleanup=False),
         started=queue.started_job_registry.get_job_count(cleanup=False),
         failed=failed.count,
