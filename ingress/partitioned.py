@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
-from greenq.core import partitions
+from greenq.core import keys, partitions
 from greenq.core.contract import ENVELOPE_FIELD, Envelope
 from greenq.ingress.enqueue import RecordedQueue, Stored
 from greenq.ingress.errors import Unavailable
@@ -47,10 +47,10 @@ class PartitionedEnqueuer:
         async with self._redis.pipeline(transaction=False) as pipe:
             for partition, wires in by_partition.items():
                 for wire in wires:
-                    pipe.xadd(partitions.stream_key(partition), {ENVELOPE_FIELD: wire})
+                    pipe.xadd(keys.partition_stream_key(partition), {ENVELOPE_FIELD: wire})
             for partition in by_partition:
                 pipe.set(
-                    partitions.scheduled_key(partition),
+                    keys.partition_scheduled_key(partition),
                     1,
                     nx=True,
                     ex=partitions.SCHEDULED_TTL_SECONDS,

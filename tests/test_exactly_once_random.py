@@ -273,7 +273,7 @@ def _backlog(rig: Rig) -> int:
     if not rig.ordered:
         return 0
     return sum(
-        int(rig.redis.xlen(partitions.stream_key(p))) + int(rig.redis.hlen(partitions.held_key(p)))
+        int(rig.redis.xlen(keys.partition_stream_key(p))) + int(rig.redis.hlen(keys.partition_held_key(p)))
         for p in range(PARTITIONS)
     )
 

@@ -15,7 +15,7 @@ from redis import Redis
 from rq import Queue, Worker
 from rq.job import Job
 
-from greenq.core import keys, partitions
+from greenq.core import keys
 from greenq.core.contract import FAILURE_TTL, SERIALIZER, notification_queue
 from greenq.core.deadletters.failed_jobs import read_failed_jobs
 from greenq.core.deadletters.store import DeadLetterStore
@@ -101,8 +101,8 @@ def read_partition_backlog(connection: Redis, partition_count: int, now: float) 
         return QueueBacklog(depth=0, oldest_age_seconds=0.0)
     pipe = connection.pipeline(transaction=False)
     for partition in range(partition_count):
-        pipe.xlen(partitions.stream_key(partition))
-        pipe.xrange(partitions.stream_key(partition), count=1)
+        pipe.xlen(keys.partition_stream_key(partition))
+        pipe.xrange(keys.partition_stream_key(partition), count=1)
     replies = pipe.execute()
     depth = sum(int(length) for length in replies[0::2])
     heads = [int(_text(entries[0][0]).split("-")[0]) / 1000 for entries in replies[1::2] if entries]
