@@ -21,6 +21,7 @@ from redis import Redis
 
 from bench.common import ROOT, SAMPLES, cpu_seconds, peak_rss_mb, save, wrk
 from greenq.core import keys
+from greenq.core.contract import notification_queue
 from greenq.local.procs import free_port
 from greenq.local.up import LocalPipeline, UpOptions
 
@@ -96,7 +97,7 @@ def main(
         token = pipeline.token_file.read_text().strip()
         result = wrk(pipeline.webhook_url, templates, token, seconds, connections, threads=2, script=LUA)
         load_seconds = time.monotonic() - started
-        backlog = int(redis.llen(f"rq:queue:{keys.QUEUE_NAME}")) + sum(
+        backlog = notification_queue(redis).count + sum(
             int(redis.xlen(stream)) for stream in cast(list[bytes], redis.keys("greenq:{p*}:stream"))
         )
         accepted = result.requests - result.non_2xx

@@ -23,9 +23,8 @@ from redis import Redis
 
 from bench.common import ROOT, save, start_redis
 from greenq.core import keys
-from greenq.core.contract import Envelope
+from greenq.core.contract import Envelope, NotificationQueue, batch_to_wire
 from greenq.core.deadletters.store import DeadLetter, DeadLetterStore
-from greenq.core.jobqueue import NotificationQueue
 from greenq.core.outcomes import Outcome
 from greenq.core.settings import WorkerSettings
 from greenq.workers.runner import build_runtime
@@ -91,7 +90,7 @@ def measure_sample(redis: Redis, sample: str, count: int) -> dict[str, Any]:
 
 def _process(redis: Redis, settings: WorkerSettings, batch: list[Envelope]) -> None:
     processor = build_runtime(settings, connection=redis).processor
-    wires = [envelope.to_wire() for envelope in batch]
+    wires = batch_to_wire(batch)
     for start in range(0, len(wires), 64):
         processor.process_items(wires[start : start + 64])
     redis.delete(keys.OUTCOME_COUNTS)

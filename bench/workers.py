@@ -18,11 +18,10 @@ from collections.abc import Callable
 
 import orjson
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import SimpleWorker
 
 from bench.common import SAMPLES, save, start_redis
-from greenq.core.contract import QUEUE_NAME, SERIALIZER, Envelope
-from greenq.core.jobqueue import NotificationQueue
+from greenq.core.contract import SERIALIZER, Envelope, NotificationQueue, batch_to_wire
 from greenq.core.settings import WorkerSettings
 from greenq.workers.runner import build_runtime
 
@@ -53,7 +52,7 @@ def run_mode(
     redis.flushall()
     runtime = build_runtime(settings, connection=redis)
     if mode == "plain_loop":
-        wires = [envelope.to_wire() for envelope in envelopes]
+        wires = batch_to_wire(envelopes)
         chunks = [wires[start : start + batch] for start in range(0, len(wires), batch)]
         return len(envelopes) / timed(lambda: [runtime.processor.process_items(chunk) for chunk in chunks])
     queue = NotificationQueue(redis)
@@ -62,14 +61,14 @@ def run_mode(
         queue.enqueue(envelopes[start : start + size])
     if mode == "stock_rq":
         worker = SimpleWorker(
-            [Queue(QUEUE_NAME, connection=redis, serializer=SERIALIZER)],
+            [queue.rq_queue],
             connection=redis,
             serializer=SERIALIZER,
         )
     else:
         worker = runtime.worker
     seconds = timed(lambda: worker.work(burst=True, logging_level="WARNING"))
-    assert Queue(QUEUE_NAME, connection=redis).count == 0
+    assert queue.rq_queue.count == 0
     return len(envelopes) / seconds
 
 

@@ -1,8 +1,9 @@
 """The ingress's side of the queue: store envelopes as one RQ job, turning any Redis failure into a 503.
 
-RQ builds the job (its format, its keys) into a *recording* pipeline that never touches the network; the
-recorded commands are then sent on an asyncio Redis client inside the event loop. No thread and no GIL
-hand-off per write, while the job in Redis is exactly what ``Queue.enqueue`` would have written.
+The job contract (:mod:`greenq.core.contract`) builds the job (its format, its keys, its options) into a
+*recording* pipeline that never touches the network; the recorded commands are then sent on an asyncio Redis
+client inside the event loop. No thread and no GIL hand-off per write, while the job in Redis is exactly
+what ``NotificationQueue.enqueue`` writes everywhere else.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from typing import Any, NoReturn
 
 from redis import ConnectionPool, Redis
 from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.client import Pipeline as AsyncPipeline
+from redis.client import Pipeline
 from redis.connection import Connection
 from redis.exceptions import RedisError
 
-from greenq.core.contract import Envelope
-from greenq.core.jobqueue import NotificationQueue
+from greenq.core.contract import Envelope, NotificationQueue
 from greenq.ingress.errors import Unavailable
 
 
@@ -51,30 +53,44 @@ def parse_server_version(info: dict[str, Any]) -> tuple[int, int, int]:
     return major, minor, patch
 
 
+class RecordedQueue:
+    """The notification queue on a recording client, whose recordings are sent on the asyncio client."""
+
+    def __init__(self, connection: AsyncRedis) -> None:
+        self._redis = connection
+        self.queue = NotificationQueue(recording_client())
+
+    async def recording(self) -> Pipeline:
+        """A fresh pipeline to record jobs on. RQ stamps each job with the server's version: the real
+        server is asked once, on the event loop."""
+        rq_queue = self.queue.rq_queue
+        if rq_queue.redis_server_version is None:
+            rq_queue.redis_server_version = parse_server_version(await self._redis.info("server"))
+        return rq_queue.connection.pipeline()
+
+    @staticmethod
+    def replay(recording: Pipeline, pipe: AsyncPipeline) -> None:
+        """Queue the recorded commands on ``pipe`` (the caller executes it)."""
+        for args, options in recording.command_stack:
+            pipe.pipeline_execute_command(*args, **options)  # type: ignore[no-untyped-call]
+
+
 class Enqueuer:
     """Stores accepted notifications; raises :class:`Unavailable` so GREEN API resends on failure."""
 
     def __init__(self, connection: AsyncRedis) -> None:
         self._redis = connection
-        self._recorder = NotificationQueue(recording_client())
+        self._recorded = RecordedQueue(connection)
 
     async def enqueue(self, envelopes: Sequence[Envelope]) -> Stored:
         """One round trip: the job's MULTI/EXEC plus the queue length (the group commit's backlog signal)."""
         try:
-            await self._learn_server_version()
-            recording = self._recorder.rq_queue.connection.pipeline()
-            job_id = self._recorder.enqueue(envelopes, pipeline=recording)
+            recording = await self._recorded.recording()
+            job_id = self._recorded.queue.enqueue(envelopes, pipeline=recording)
             async with self._redis.pipeline(transaction=True) as pipe:
-                for args, options in recording.command_stack:
-                    pipe.pipeline_execute_command(*args, **options)  # type: ignore[no-untyped-call]
-                pipe.llen(self._recorder.rq_queue.key)
+                self._recorded.replay(recording, pipe)
+                pipe.llen(self._recorded.queue.rq_queue.key)
                 results = await pipe.execute()
         except RedisError as error:
             raise Unavailable(f"could not write to Redis: {type(error).__name__}") from error
         return Stored(job_id, int(results[-1]))
-
-    async def _learn_server_version(self) -> None:
-        """RQ stamps each job with the server's version; ask the real server once, on the event loop."""
-        queue = self._recorder.rq_queue
-        if queue.redis_server_version is None:
-            queue.redis_server_version = parse_server_version(await self._redis.info("server"))

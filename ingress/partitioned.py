@@ -12,14 +12,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-import orjson
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
-from greenq.core import partitions
-from greenq.core.contract import Envelope
-from greenq.core.jobqueue import NotificationQueue
-from greenq.ingress.enqueue import Stored, parse_server_version, recording_client
+from greenq.core import keys, partitions
+from greenq.core.contract import ENVELOPE_FIELD, Envelope
+from greenq.ingress.enqueue import RecordedQueue, Stored
 from greenq.ingress.errors import Unavailable
 
 
@@ -29,14 +27,13 @@ class PartitionedEnqueuer:
     def __init__(self, connection: AsyncRedis, partition_count: int) -> None:
         self._redis = connection
         self._partitions = partition_count
-        self._recorder = NotificationQueue(recording_client())
+        self._recorded = RecordedQueue(connection)
 
     async def enqueue(self, envelopes: Sequence[Envelope]) -> Stored:
         by_partition: dict[int, list[bytes]] = defaultdict(list)
         for envelope in envelopes:
             key = partitions.chat_key_of_body(envelope.raw_body) if envelope.over_limit is None else ""
-            wire = orjson.dumps(envelope.to_wire())
-            by_partition[partitions.partition_of(key, self._partitions)].append(wire)
+            by_partition[partitions.partition_of(key, self._partitions)].append(envelope.encode())
         try:
             flags = await self._append(by_partition)
             unscheduled = [partition for partition, was_set in flags if was_set]
@@ -50,10 +47,10 @@ class PartitionedEnqueuer:
         async with self._redis.pipeline(transaction=False) as pipe:
             for partition, wires in by_partition.items():
                 for wire in wires:
-                    pipe.xadd(partitions.stream_key(partition), {partitions.ENVELOPE_FIELD: wire})
+                    pipe.xadd(keys.partition_stream_key(partition), {ENVELOPE_FIELD: wire})
             for partition in by_partition:
                 pipe.set(
-                    partitions.scheduled_key(partition),
+                    keys.partition_scheduled_key(partition),
                     1,
                     nx=True,
                     ex=partitions.SCHEDULED_TTL_SECONDS,
@@ -64,13 +61,9 @@ class PartitionedEnqueuer:
 
     async def _schedule(self, unscheduled: list[int]) -> None:
         """Queue one drain job per partition that had none (RQ's enqueue, recorded and sent here)."""
-        queue = self._recorder.rq_queue
-        if queue.redis_server_version is None:
-            queue.redis_server_version = parse_server_version(await self._redis.info("server"))
-        recording = queue.connection.pipeline()
+        recording = await self._recorded.recording()
         for partition in unscheduled:
-            self._recorder.enqueue_drain(partition, pipeline=recording)
+            self._recorded.queue.enqueue_drain(partition, pipeline=recording)
         async with self._redis.pipeline(transaction=True) as pipe:
-            for args, options in recording.command_stack:
-                pipe.pipeline_execute_command(*args, **options)  # type: ignore[no-untyped-call]
+            self._recorded.replay(recording, pipe)
             await pipe.execute()

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from redis import Redis
 from rq import Queue
 
-from greenq.core.contract import QUEUE_NAME, SERIALIZER
+from greenq.core.contract import notification_queue
 from greenq.core.settings import IngressSettings, WorkerSettings
 from greenq.local.redis_server import LocalRedis
 from greenq.workers.runner import WorkerRuntime, build_runtime
@@ -62,7 +62,7 @@ def redis_conn(redis_server: LocalRedis) -> Iterator[Redis]:
 
 @pytest.fixture
 def queue(redis_conn: Redis) -> Queue:
-    return Queue(QUEUE_NAME, connection=redis_conn, serializer=SERIALIZER)
+    return notification_queue(redis_conn)
 
 
 @pytest.fixture

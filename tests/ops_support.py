@@ -19,9 +19,8 @@ from redis import Redis
 
 from greenq.cli import ops as ops_cli
 from greenq.core import keys
-from greenq.core.contract import Envelope
+from greenq.core.contract import Envelope, NotificationQueue
 from greenq.core.deadletters import DeadLetter
-from greenq.core.jobqueue import NotificationQueue
 from greenq.core.outcomes import Outcome
 from greenq.local.redis_server import LocalRedis
 from tests.conftest import SAMPLES_DIR

@@ -20,12 +20,10 @@ import orjson
 import pytest
 from redis import Redis
 from rq import Worker
-from rq.registry import FailedJobRegistry
 
 from greenq.core import checkpoints, keys
-from greenq.core.contract import QUEUE_NAME, SERIALIZER, Envelope
+from greenq.core.contract import Envelope, NotificationQueue, notification_queue
 from greenq.core.deadletters.store import DeadLetterStore
-from greenq.core.jobqueue import NotificationQueue
 from greenq.local.redis_server import LocalRedis
 from tests.conftest import DrainFn, load_sample
 from tests.support.crash import CRASH_AT_ENV, CRASH_ONCE_ENV
@@ -58,7 +56,7 @@ def settled(redis: Redis) -> bool:
 
 
 def failed_jobs(redis: Redis) -> list[str]:
-    return FailedJobRegistry(QUEUE_NAME, connection=redis, serializer=SERIALIZER).get_job_ids()
+    return list(notification_queue(redis).failed_job_registry.get_job_ids())
 
 
 def failed_runs(redis: Redis, worker_name: str) -> int:

@@ -8,8 +8,7 @@ import pytest
 from redis import Redis
 
 from greenq.core import keys
-from greenq.core.contract import Envelope
-from greenq.core.jobqueue import NotificationQueue
+from greenq.core.contract import Envelope, NotificationQueue
 from greenq.workers.dedup import identity
 from greenq.workers.processing import Item
 from greenq.workers.runner import WorkerRuntime

@@ -7,9 +7,8 @@ from collections.abc import Iterator
 import pytest
 from redis import Redis
 
-from greenq.core.contract import Envelope
+from greenq.core.contract import Envelope, NotificationQueue
 from greenq.core.deadletters import DeadLetterStore
-from greenq.core.jobqueue import NotificationQueue
 from greenq.core.outcomes import Outcome
 from tests.conftest import DrainFn, load_sample, mutate
 from tests.memory_limit import full_redis

@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from greenq.core.contract import BINARY_ENVELOPE_VERSION, ENVELOPE_VERSION, Envelope, EnvelopeError
+from greenq.core.contract import (
+    BINARY_ENVELOPE_VERSION,
+    ENVELOPE_VERSION,
+    Envelope,
+    EnvelopeError,
+    decode_wire,
+)
 from greenq.core.deadletters.replay import replay_envelope
 from greenq.core.deadletters.store import DeadLetter
 from greenq.core.outcomes import Outcome
@@ -64,6 +70,31 @@ def test_an_envelope_written_by_the_previous_release_is_read_unchanged() -> None
         None,
     )
     assert envelope.to_wire() == old_wire
+
+
+#: An envelope as the previous release stored it on its own (a partition stream entry, a dead letter).
+OLD_ENCODED = (
+    b'{"body":"{\\"typeWebhook\\": \\"x\\"}","source":"webhook","received_at":1.5,"request_id":"abc",'
+    b'"token_id":"tests","attempt":2,"pending_handlers":["journal"],"version":1}'
+)
+
+
+def test_an_encoded_envelope_of_the_previous_release_decodes_and_encodes_to_the_same_bytes() -> None:
+    envelope = Envelope.decode(OLD_ENCODED)
+
+    assert (envelope.raw_body, envelope.attempt, envelope.pending_handlers) == (
+        b'{"typeWebhook": "x"}',
+        2,
+        ("journal",),
+    )
+    assert envelope.encode() == OLD_ENCODED
+    assert Envelope.decode(OLD_ENCODED.decode()) == envelope  # dead letters hold it as text
+
+
+def test_encoded_bytes_that_are_not_json_are_kept_as_text_and_refused_as_an_envelope() -> None:
+    assert decode_wire(b"\xffnot json") == "\ufffdnot json"
+    with pytest.raises(EnvelopeError, match="envelope must be an object, got str"):
+        Envelope.decode(b"not json")
 
 
 @pytest.mark.parametrize(

@@ -15,15 +15,12 @@ from typing import Any, cast
 import orjson
 import pytest
 from redis import Redis
-from rq import Queue
-from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from starlette.testclient import TestClient
 
 from greenq.core import keys
-from greenq.core.contract import QUEUE_NAME, SERIALIZER, Envelope
+from greenq.core.contract import Envelope, NotificationQueue, notification_queue
 from greenq.core.deadletters.replay import replay
 from greenq.core.deadletters.store import DeadLetterStore
-from greenq.core.jobqueue import NotificationQueue
 from greenq.core.settings import IngressSettings, WorkerSettings
 from greenq.ingress.app import create_app
 from greenq.local.redis_server import LocalRedis
@@ -61,7 +58,7 @@ def dead_letters(redis: Redis) -> list[tuple[str, str]]:
 
 
 def failed_jobs(redis: Redis) -> list[str]:
-    return FailedJobRegistry(QUEUE_NAME, connection=redis, serializer=SERIALIZER).get_job_ids()
+    return list(notification_queue(redis).failed_job_registry.get_job_ids())
 
 
 @pytest.fixture
@@ -164,7 +161,7 @@ def test_3_a_delayed_retry_is_scheduled_once_even_if_its_job_runs_twice(
 
     drain(router=ROUTER, retry_backoff=[30.0])
 
-    scheduled = ScheduledJobRegistry(QUEUE_NAME, connection=redis_conn, serializer=SERIALIZER)  # type: ignore[no-untyped-call]
+    scheduled = queue.rq_queue.scheduled_job_registry
     [job_id] = scheduled.get_job_ids()
     [retry] = queue.rq_queue.fetch_job(job_id).args[0]  # type: ignore[union-attr]
     assert (retry["attempt"], retry["pending_handlers"]) == (2, ["flaky"])
@@ -179,7 +176,7 @@ def test_3_a_replay_job_that_runs_twice_applies_its_effects_once(redis_conn: Red
     assert effect_counts(redis_conn) == {"R": 1}  # `record` ran; `flaky` failed and was dead-lettered
     [letter] = DeadLetterStore(redis_conn).entries()
     replay(redis_conn, [letter])
-    queue = Queue(QUEUE_NAME, connection=redis_conn, serializer=SERIALIZER)
+    queue = notification_queue(redis_conn)
     [job] = queue.get_jobs()
     queue.enqueue(keys.JOB_FUNCTION, args=job.args, result_ttl=0)  # the same replay job, run twice
 
@@ -223,7 +220,7 @@ def test_4_an_ingress_write_whose_reply_is_lost_is_503_never_200_with_two_jobs(
             "/green-api/webhook/", content=orjson.dumps(message("ONCE")), headers={"Authorization": TOKEN}
         ).status_code
 
-    jobs = Queue(QUEUE_NAME, connection=redis_conn, serializer=SERIALIZER).count
+    jobs = notification_queue(redis_conn).count
     assert (status, jobs) == (503, 1)  # stored once; GREEN API's resend will be a `duplicate`
 
 
@@ -296,7 +293,7 @@ def test_9_two_shells_replaying_the_same_dead_letter_enqueue_it_once(
 
     reports = [replay(redis_conn, first_shell), replay(redis_conn, second_shell)]
 
-    assert Queue(QUEUE_NAME, connection=redis_conn, serializer=SERIALIZER).count == 1
+    assert notification_queue(redis_conn).count == 1
     assert [len(report.replayed) for report in reports] == [1, 0]
     drain(router=ROUTER, max_retries=0)
     assert effects(redis_conn) == [("TWICE", "record"), ("TWICE", "flaky")]

@@ -27,11 +27,9 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 from redis import Redis
-from rq import Queue
-from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
 from greenq.core import checkpoints, keys, partitions
-from greenq.core.contract import QUEUE_NAME, SERIALIZER
+from greenq.core.contract import SERIALIZER, notification_queue
 from greenq.core.deadletters.store import DeadLetterStore
 from greenq.core.settings import WorkerSettings
 from greenq.local.procs import free_port, wait_for_port
@@ -124,7 +122,7 @@ def make_rig(redis_server: LocalRedis, worker_settings: WorkerSettings, ordered:
     processor = Processor(settings, proxied, load_router(settings.router), validator, metrics)
     jobs.bind(processor, PartitionDrain(processor, proxied, PARTITIONS))
     worker = QuietWorker(
-        [Queue(QUEUE_NAME, connection=direct, serializer=SERIALIZER)],
+        [notification_queue(direct)],
         connection=direct,
         serializer=SERIALIZER,
         abandoned_after=5,
@@ -265,7 +263,7 @@ def _landed(faults: dict[str, Fault]) -> int:
 def drain(rig: Rig) -> None:
     for _ in range(10):
         rig.worker.work(burst=True, with_scheduler=False, logging_level="CRITICAL")
-        if Queue(QUEUE_NAME, connection=rig.redis, serializer=SERIALIZER).count == 0 and not _backlog(rig):
+        if notification_queue(rig.redis).count == 0 and not _backlog(rig):
             return
     raise AssertionError("the queue did not drain")
 
@@ -275,7 +273,7 @@ def _backlog(rig: Rig) -> int:
     if not rig.ordered:
         return 0
     return sum(
-        int(rig.redis.xlen(partitions.stream_key(p))) + int(rig.redis.hlen(partitions.held_key(p)))
+        int(rig.redis.xlen(keys.partition_stream_key(p))) + int(rig.redis.hlen(keys.partition_held_key(p)))
         for p in range(PARTITIONS)
     )
 
@@ -318,10 +316,11 @@ def check(rig: Rig, schedule: Schedule, fired: list[str]) -> None:
     assert letters == +Counter(
         {k: v for k, v in outcomes.items() if k in ("failed", "invalid", "unknown_type")}
     )
-    assert Queue(QUEUE_NAME, connection=redis, serializer=SERIALIZER).count == 0
-    scheduled = ScheduledJobRegistry(QUEUE_NAME, connection=redis, serializer=SERIALIZER)  # type: ignore[no-untyped-call]
+    queue = notification_queue(redis)
+    assert queue.count == 0
+    scheduled = queue.scheduled_job_registry
     assert scheduled.get_job_ids() == []
-    assert FailedJobRegistry(QUEUE_NAME, connection=redis, serializer=SERIALIZER).get_job_ids() == []
+    assert queue.failed_job_registry.get_job_ids() == []
     assert not redis.keys("rq:job:*")  # every job finished (they are deleted on success)
     if rig.ordered:
         assert _backlog(rig) == 0

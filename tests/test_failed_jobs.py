@@ -13,11 +13,10 @@ from rq.job import Job
 
 from greenq.cli.status_text import render_text
 from greenq.core import keys
-from greenq.core.contract import JOB_FUNCTION, Envelope, batch_to_wire
+from greenq.core.contract import Envelope, NotificationQueue, batch_to_wire
 from greenq.core.deadletters import failed_jobs
 from greenq.core.deadletters.failed_jobs import ImportReport, read_failed_jobs
 from greenq.core.deadletters.store import DeadLetter, DeadLetterStore
-from greenq.core.jobqueue import NotificationQueue
 from greenq.core.outcomes import Outcome
 from greenq.core.settings import WorkerSettings
 from greenq.core.status import read_outcomes, read_status
@@ -50,7 +49,7 @@ def envelopes(count: int) -> list[Envelope]:
 def failed_job(redis_conn: Redis, worker_settings: WorkerSettings) -> str:
     """A two-notification job that RQ filed in its failed registry after it raised (no retries left)."""
     queue = NotificationQueue(redis_conn).rq_queue
-    job = queue.enqueue(JOB_FUNCTION, args=(batch_to_wire(envelopes(2)),), result_ttl=0)
+    job = queue.enqueue(keys.JOB_FUNCTION, args=(batch_to_wire(envelopes(2)),), result_ttl=0)
     runtime = build_runtime(worker_settings, connection=redis_conn)
     jobs.bind(BrokenProcessor())  # type: ignore[arg-type]
     try:

@@ -21,11 +21,9 @@ import httpx2 as httpx
 import orjson
 import pytest
 from redis import Redis
-from rq.registry import StartedJobRegistry
 
 from greenq.core import keys
-from greenq.core.contract import QUEUE_NAME, SERIALIZER, Envelope
-from greenq.core.jobqueue import NotificationQueue
+from greenq.core.contract import Envelope, NotificationQueue, notification_queue
 from greenq.local.procs import free_port, stop_process, wait_for_port
 from greenq.local.redis_server import LocalRedis
 from tests.conftest import TOKEN, load_sample
@@ -75,7 +73,7 @@ def batch_of(count: int) -> list[Envelope]:
 
 
 def started_jobs(redis: Redis) -> int:
-    return len(StartedJobRegistry(QUEUE_NAME, connection=redis, serializer=SERIALIZER).get_job_ids())
+    return len(notification_queue(redis).started_job_registry.get_job_ids())
 
 
 @pytest.mark.slow

@@ -39,7 +39,7 @@ from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import content_type_conformance, negative_data_rejection
 from starlette.testclient import TestClient
 
-from greenq.core.contract import Envelope
+from greenq.core.contract import Envelope, notification_queue
 from greenq.core.settings import (
     DEFAULT_BODY_CAP_BYTES,
     DEFAULT_MAX_BODY_BYTES,
@@ -668,7 +668,7 @@ def fuzz_operation(
     kind: str,
 ) -> None:
     """Schemathesis's checks plus ours: no 5xx but the documented 503, one stored job iff 200."""
-    queue_key = Queue("greenq-notifications", connection=redis_conn).key
+    queue_key = notification_queue(redis_conn).key
     # /metrics is documented as JSON (a known defect, see test_metrics_content_type_is_documented).
     excluded: list[Check] = [content_type_conformance] if operation.path == "/metrics" else []
     if operation.path == WEBHOOK:

@@ -12,7 +12,8 @@ from redis import Redis
 from rq import Queue
 from starlette.testclient import TestClient
 
-from greenq.core.contract import JOB_FUNCTION, Envelope
+from greenq.core import keys
+from greenq.core.contract import Envelope
 from greenq.core.settings import OVER_CAP_PATH, IngressSettings
 from greenq.ingress.answers import ANSWERS, answer_for
 from greenq.ingress.app import create_app
@@ -38,7 +39,7 @@ def client(ingress_settings: IngressSettings, redis_conn: Redis) -> Iterator[Tes
 def queued_envelopes(queue: Queue) -> list[Envelope]:
     envelopes: list[Envelope] = []
     for job in queue.get_jobs():
-        assert job.func_name == JOB_FUNCTION
+        assert job.func_name == keys.JOB_FUNCTION
         envelopes.extend(Envelope.from_wire(wire) for wire in job.args[0])
     return envelopes
 

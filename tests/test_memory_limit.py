@@ -18,12 +18,10 @@ import orjson
 import pytest
 from redis import Redis
 from redis.exceptions import OutOfMemoryError
-from rq.registry import StartedJobRegistry
 
 from greenq.core import keys
-from greenq.core.contract import QUEUE_NAME, SERIALIZER, Envelope
+from greenq.core.contract import Envelope, NotificationQueue, notification_queue
 from greenq.core.deadletters.store import DeadLetterStore
-from greenq.core.jobqueue import NotificationQueue
 from greenq.core.status import read_outcomes
 from greenq.local.procs import stop_process
 from greenq.local.redis_server import DEFAULT_MAXMEMORY, LocalRedis
@@ -49,7 +47,7 @@ def body(n: int) -> str:
 
 
 def started_job_ids(redis: Redis) -> list[str]:
-    return StartedJobRegistry(QUEUE_NAME, connection=redis, serializer=SERIALIZER).get_job_ids(cleanup=False)
+    return list(notification_queue(redis).started_job_registry.get_job_ids(cleanup=False))
 
 
 def refused_writes(redis: Redis) -> int:
@@ -173,7 +171,7 @@ def test_status_and_worker_metrics_read_while_redis_is_full(
     NotificationQueue(redis_conn).enqueue([Envelope(body=body(4), source="webhook")])
     DeadLetterStore(redis_conn).add(letter())
     # A worker that died without unregistering: reading the workers removes it (SREM works when full).
-    redis_conn.sadd(f"rq:workers:{QUEUE_NAME}", "rq:worker:gone")
+    redis_conn.sadd(keys.WORKERS_SET, "rq:worker:gone")
     with full_redis(redis_conn):
         status = subprocess.run(
             [sys.executable, "-m", "greenq", "status", "--json"],

@@ -18,10 +18,9 @@ import pytest
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
-from greenq.core import checkpoints, partitions
-from greenq.core.contract import Envelope
+from greenq.core import checkpoints, keys, partitions
+from greenq.core.contract import Envelope, NotificationQueue
 from greenq.core.deadletters.store import DeadLetterStore
-from greenq.core.jobqueue import NotificationQueue
 from greenq.core.settings import WorkerSettings
 from greenq.core.status import read_backlog
 from greenq.ingress.partitioned import PartitionedEnqueuer
@@ -96,8 +95,8 @@ def test_each_chat_is_handled_in_order_across_retries_and_a_dead_letter(
         assert order[(chat, "flaky")] == expected_flaky  # the retried one ran before its successors
     letters = list(DeadLetterStore(redis_conn).entries())
     assert [(letter.outcome.value, letter.envelope.attempt) for letter in letters] == [("failed", 3)]
-    assert redis_conn.xlen(partitions.stream_key(0)) == 0
-    assert not redis_conn.hlen(partitions.held_key(0))
+    assert redis_conn.xlen(keys.partition_stream_key(0)) == 0
+    assert not redis_conn.hlen(keys.partition_held_key(0))
 
 
 def test_a_held_chat_holds_only_itself(redis_server: LocalRedis, redis_conn: Redis, drain: DrainFn) -> None:
@@ -108,11 +107,11 @@ def test_a_held_chat_holds_only_itself(redis_server: LocalRedis, redis_conn: Red
     assert order[("b", "flaky")] == list(range(6))
     assert order[("a", "flaky")] == [0]  # 1 waits for its retry; 2..5 wait behind it, in order
     assert order[("a", "record")] == [0, 1]
-    assert redis_conn.hkeys(partitions.held_key(0)) == [
+    assert redis_conn.hkeys(keys.partition_held_key(0)) == [
         partitions.chat_key(orjson.loads(message("a", 0))).encode()
     ]
     parked = redis_conn.lrange(
-        partitions.parked_key(0, partitions.chat_key(orjson.loads(message("a", 0)))), 0, -1
+        keys.partition_parked_key(0, partitions.chat_key(orjson.loads(message("a", 0)))), 0, -1
     )
     assert [orjson.loads(orjson.loads(raw)["body"])["idMessage"] for raw in parked] == [
         f"a-{seq:03d}" for seq in range(1, 6)
@@ -137,7 +136,7 @@ def test_a_crash_mid_batch_reprocesses_the_same_entries_in_order_exactly_once(
     for chat in "ab":
         assert order[(chat, "flaky")] == list(range(8))
         assert order[(chat, "record")] == list(range(8))
-    assert redis_conn.xlen(partitions.stream_key(0)) == 0
+    assert redis_conn.xlen(keys.partition_stream_key(0)) == 0
 
 
 def test_old_format_jobs_are_still_processed_by_an_ordered_worker(redis_conn: Redis, drain: DrainFn) -> None:
@@ -147,17 +146,17 @@ def test_old_format_jobs_are_still_processed_by_an_ordered_worker(redis_conn: Re
 
 
 def test_partitions_spread_chats_and_keep_one_hash_tag(worker_settings: WorkerSettings) -> None:
-    keys = {partitions.partition_of(f"1101\x1f{chat}@c.us", 16) for chat in range(200)}
-    assert keys == set(range(16))
+    spread = {partitions.partition_of(f"1101\x1f{chat}@c.us", 16) for chat in range(200)}
+    assert spread == set(range(16))
     tag = "{p7}"
     assert all(
         tag in key
         for key in (
-            partitions.stream_key(7),
-            partitions.held_key(7),
-            partitions.scheduled_key(7),
-            partitions.lease_key(7),
-            partitions.parked_key(7, "x"),
+            keys.partition_stream_key(7),
+            keys.partition_held_key(7),
+            keys.partition_scheduled_key(7),
+            keys.partition_lease_key(7),
+            keys.partition_parked_key(7, "x"),
         )
     )
 

@@ -10,13 +10,11 @@ from typing import Any, cast
 import orjson
 import pytest
 from redis import Redis
-from rq import Queue
 from starlette.testclient import TestClient
 
 from greenq.core import keys
-from greenq.core.contract import Envelope
+from greenq.core.contract import Envelope, NotificationQueue, notification_queue
 from greenq.core.deadletters.store import DeadLetterStore
-from greenq.core.jobqueue import NotificationQueue
 from greenq.core.logs import JsonFormatter
 from greenq.core.notification import Notification
 from greenq.core.outcomes import Outcome
@@ -197,7 +195,7 @@ def test_every_accepted_request_has_exactly_one_outcome(
     assert counts[("other", "unknown_type")] == 1
     assert counts[("deviceInfo", "invalid")] == 1
     assert DeadLetterStore(redis_conn).size() == 2
-    assert Queue(keys.QUEUE_NAME, connection=redis_conn).count == 0
+    assert notification_queue(redis_conn).count == 0
 
 
 def test_one_job_can_carry_a_batch_with_independent_outcomes(redis_conn: Redis, drain: DrainFn) -> None:

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from redis import Redis
 from rq.job import Job
 
-from greenq.core.contract import QUEUE_NAME, SERIALIZER
+from greenq.core.contract import SERIALIZER, notification_queue
 from greenq.core.logs import FIELDS_ATTR
 from greenq.core.redis_conn import connect
 from greenq.core.settings import IngressSettings, InstanceConfig, PollerSettings
@@ -294,7 +294,7 @@ def test_set_ingress_token_keeps_other_lines_and_makes_the_file_private(tmp_path
 
 
 def queued_envelopes(redis: Redis) -> list[dict[str, Any]]:
-    raw_ids = redis.lrange(f"rq:queue:{QUEUE_NAME}", 0, -1)
+    raw_ids = redis.lrange(notification_queue(redis).key, 0, -1)
     job_ids = [raw.decode() if isinstance(raw, bytes) else str(raw) for raw in raw_ids]
     jobs = Job.fetch_many(job_ids, connection=redis, serializer=SERIALIZER)
     return [dict(envelope) for job in jobs if job is not None for envelope in job.args[0]]
@@ -470,13 +470,13 @@ def test_a_stop_finishes_the_notification_in_hand(
         poller_threads, fast_settings(redis_server.url, [instance("alpha", url, INSTANCE, INSTANCE_TOKEN)])
     )
 
-    wait_until(lambda: redis_conn.llen(f"rq:queue:{QUEUE_NAME}") == 1, 10, "the first enqueue")
+    wait_until(lambda: notification_queue(redis_conn).count == 1, 10, "the first enqueue")
     assert control.stats(INSTANCE)["deleted"] == 0  # its delete is in flight (delayed 1.5 s)
     poller.stop()
 
     stats = control.stats(INSTANCE)
     assert (stats["deleted"], stats["queue_length"]) == (1, 1)
-    assert redis_conn.llen(f"rq:queue:{QUEUE_NAME}") == 1
+    assert notification_queue(redis_conn).count == 1
 
 
 # --- the real command ------------------------------------------------------------------------------------
@@ -522,7 +522,7 @@ def test_greenq_poll_stops_cleanly_on_sigterm_and_never_logs_a_token(
         _, stderr = process.communicate(timeout=30)
 
     assert process.returncode == 0
-    assert redis_conn.llen(f"rq:queue:{QUEUE_NAME}") == 5
+    assert notification_queue(redis_conn).count == 5
     assert "GREEN API refused instance 'bad'" in stderr
     assert '"message":"poller stopped"' in stderr
     for secret in (INSTANCE_TOKEN, wrong_token, redis_server.password):

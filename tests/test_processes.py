@@ -15,9 +15,8 @@ import orjson
 import pytest
 from redis import Redis
 
-from greenq.core.contract import Envelope
+from greenq.core.contract import Envelope, NotificationQueue
 from greenq.core.deadletters.store import DeadLetterStore
-from greenq.core.jobqueue import NotificationQueue
 from greenq.core.outcomes import Outcome
 from greenq.local.procs import free_port, stop_process, wait_for_port
 from greenq.local.redis_server import LocalRedis

@@ -20,7 +20,7 @@ import pytest
 from redis import Redis
 
 from greenq.core import keys
-from greenq.core.contract import QUEUE_NAME
+from greenq.core.contract import notification_queue
 from greenq.local.procs import free_port, stop_process, wait_for_port
 from greenq.local.redis_server import LocalRedis
 from greenq.simulator.control import SimulatorControl
@@ -180,9 +180,7 @@ def run_until_drained(
         stats = pipeline.stats()
         queues_empty = all(s["queue_length"] == 0 for s in stats.values())
         return (
-            queues_empty
-            and redis.llen(f"rq:queue:{QUEUE_NAME}") == 0
-            and len(stream_entries(redis)) >= expected
+            queues_empty and notification_queue(redis).count == 0 and len(stream_entries(redis)) >= expected
         )
 
     wait_until(drained, timeout, "the simulator's queues and ours to drain", interval=0.1)

@@ -16,8 +16,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from redis import Redis
 
-from greenq.core.contract import Envelope
-from greenq.core.jobqueue import NotificationQueue
+from greenq.core.contract import Envelope, NotificationQueue
 from greenq.core.logs import FIELDS_ATTR
 from greenq.core.settings import ReconcileSettings
 from greenq.local.procs import free_port

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from redis import Redis
 
-from greenq.core.contract import QUEUE_NAME
+from greenq.core.contract import notification_queue
 from greenq.local.procs import stop_process
 from greenq.local.up import LocalPipeline
 from greenq.simulator.control import SimulatorControl
@@ -53,7 +53,7 @@ def send_with_losses(control: SimulatorControl) -> dict[MessageKey, dict[str, An
 
 def settled(redis: Redis, count: int) -> bool:
     """Handlers have seen ``count`` notifications and nothing is waiting in our queue."""
-    return redis.llen(f"rq:queue:{QUEUE_NAME}") == 0 and sum(handled(redis).values()) >= count
+    return notification_queue(redis).count == 0 and sum(handled(redis).values()) >= count
 
 
 def reconcile_and_check(

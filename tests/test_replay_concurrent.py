@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import orjson
 from redis import Redis
-from rq import Queue
 
 from greenq.core import checkpoints
-from greenq.core.contract import QUEUE_NAME, SERIALIZER, Envelope
+from greenq.core.contract import Envelope, NotificationQueue, notification_queue
 from greenq.core.deadletters.replay import ReplayReport, replay
 from greenq.core.deadletters.store import DeadLetterStore
-from greenq.core.jobqueue import NotificationQueue
 from tests.conftest import DrainFn, load_sample
 
 ROUTER = "tests.support.effects:router"
@@ -44,5 +42,5 @@ def test_a_replay_started_while_another_holds_the_entry_is_turned_away(
 
     assert (first.replayed, first.error) == ([letter.entry_id], None)
     assert (second[0].replayed, second[0].missing) == ([], [letter.entry_id])
-    assert Queue(QUEUE_NAME, connection=redis_conn, serializer=SERIALIZER).count == 1
+    assert notification_queue(redis_conn).count == 1
     assert DeadLetterStore(redis_conn).size() == 0

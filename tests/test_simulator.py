@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from greenq.core.contract import QUEUE_NAME, SERIALIZER
+from greenq.core.contract import SERIALIZER, notification_queue
 from greenq.local.procs import free_port, stop_process, wait_for_port
 from greenq.local.redis_server import LocalRedis
 from greenq.simulator.config import SimulatorConfig
@@ -92,7 +92,7 @@ def identity(body: str | bytes) -> tuple[int, int]:
 
 def queued_bodies(redis: Redis) -> list[str]:
     """Bodies of every envelope waiting in the notification queue, in queue order."""
-    raw_ids = redis.lrange(f"rq:queue:{QUEUE_NAME}", 0, -1)
+    raw_ids = redis.lrange(notification_queue(redis).key, 0, -1)
     job_ids = [raw.decode() if isinstance(raw, bytes) else str(raw) for raw in raw_ids]
     jobs = Job.fetch_many(job_ids, connection=redis, serializer=SERIALIZER)
     assert None not in jobs, "a queued job disappeared"

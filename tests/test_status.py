@@ -18,9 +18,8 @@ from rq.utils import utcformat
 
 from greenq.cli.status_text import render_text
 from greenq.core import keys
-from greenq.core.contract import Envelope
+from greenq.core.contract import Envelope, NotificationQueue
 from greenq.core.deadletters.store import DeadLetterStore
-from greenq.core.jobqueue import NotificationQueue
 from greenq.core.outcomes import Outcome
 from greenq.core.status import Status, read_backlog, read_status
 from greenq.local.procs import free_port

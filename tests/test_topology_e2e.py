@@ -21,6 +21,7 @@ import pytest
 from redis import Redis
 
 from greenq.core import keys
+from greenq.core.contract import notification_queue
 from greenq.local.procs import free_port, stop_process
 from greenq.local.up import LocalPipeline, UpOptions
 from tests.conftest import sample_paths
@@ -116,4 +117,4 @@ def test_every_200_is_processed_exactly_once_across_an_ingress_stop(pipeline: Lo
     assert second_ingress_accepted > 0, report
     assert all(count > 0 for count in per_worker), report
     print(f"topology: {report}, first ingress accepted {first_ingress_accepted:.0f} before its stop")
-    assert int(redis.llen(f"rq:queue:{keys.QUEUE_NAME}")) == 0
+    assert notification_queue(redis).count == 0

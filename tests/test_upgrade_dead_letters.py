@@ -19,9 +19,8 @@ import pytest
 from redis import Redis
 
 from greenq.core import keys
-from greenq.core.contract import Envelope
+from greenq.core.contract import Envelope, NotificationQueue
 from greenq.core.deadletters import DeadLetterStore
-from greenq.core.jobqueue import NotificationQueue
 from greenq.core.outcomes import Outcome
 from greenq.core.status import read_outcomes, read_status
 from tests.conftest import SAMPLES_DIR, DrainFn

@@ -18,12 +18,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
-import orjson
 from redis import Redis
 from redis.exceptions import ResponseError
 
-from greenq.core import partitions
-from greenq.core.jobqueue import NotificationQueue
+from greenq.core import keys, partitions
+from greenq.core.contract import ENVELOPE_FIELD, NotificationQueue, decode_wire
 from greenq.workers.items import Item
 from greenq.workers.processing import Processor
 
@@ -76,10 +75,10 @@ class PartitionDrain:
                 if not progressed:
                     break
                 done += progressed
-                self._redis.set(partitions.lease_key(partition), lease_id, ex=LEASE_SECONDS)
+                self._redis.set(keys.partition_lease_key(partition), lease_id, ex=LEASE_SECONDS)
         except BaseException:
             # RQ re-runs this job (its Retry); the scheduled flag stays, so nobody queues a second drain.
-            self._redis.eval(_UNLOCK, 1, partitions.lease_key(partition), lease_id)
+            self._redis.eval(_UNLOCK, 1, keys.partition_lease_key(partition), lease_id)
             raise
         self._release(partition, lease_id)
         return done
@@ -89,23 +88,25 @@ class PartitionDrain:
         of the drain job failed after its XADD landed). Returns the partitions scheduled."""
         scheduled = []
         for partition in range(self._partitions):
-            if not self._redis.xlen(partitions.stream_key(partition)) and not self._redis.hlen(
-                partitions.held_key(partition)
+            if not self._redis.xlen(keys.partition_stream_key(partition)) and not self._redis.hlen(
+                keys.partition_held_key(partition)
             ):
                 continue
-            flag = partitions.scheduled_key(partition)
+            flag = keys.partition_scheduled_key(partition)
             if self._redis.set(flag, 1, nx=True, ex=partitions.SCHEDULED_TTL_SECONDS):
                 self._queue.enqueue_drain(partition)
                 scheduled.append(partition)
         return scheduled
 
     def _acquire(self, partition: int, lease_id: str) -> bool:
-        key = partitions.lease_key(partition)
+        key = keys.partition_lease_key(partition)
         return bool(self._redis.set(key, lease_id, nx=True, ex=LEASE_SECONDS))
 
     def _ensure_group(self, partition: int) -> None:
         try:
-            self._redis.xgroup_create(partitions.stream_key(partition), partitions.GROUP, "0", mkstream=True)
+            self._redis.xgroup_create(
+                keys.partition_stream_key(partition), keys.DRAIN_GROUP, "0", mkstream=True
+            )
         except ResponseError as error:
             if "BUSYGROUP" not in str(error):
                 raise
@@ -113,17 +114,17 @@ class PartitionDrain:
     def _release(self, partition: int, lease_id: str) -> None:
         """Give the partition up; queue the next drain if entries or held chats remain."""
         keys_ = [
-            partitions.lease_key(partition),
-            partitions.scheduled_key(partition),
-            partitions.stream_key(partition),
+            keys.partition_lease_key(partition),
+            keys.partition_scheduled_key(partition),
+            keys.partition_stream_key(partition),
         ]
         backlog = int(cast(int, self._release_script(keys=keys_, args=[lease_id])))
-        held = {k.decode(): float(v) for k, v in self._hgetall(partitions.held_key(partition)).items()}
+        held = {k.decode(): float(v) for k, v in self._hgetall(keys.partition_held_key(partition)).items()}
         if not backlog and not held:
             return
         now = time.time()
         delay = 0.0 if backlog else max(0.0, min(held.values()) - now)
-        flag = partitions.scheduled_key(partition)
+        flag = keys.partition_scheduled_key(partition)
         if self._redis.set(flag, 1, nx=True, ex=partitions.SCHEDULED_TTL_SECONDS + int(delay)):
             self._queue.enqueue_drain(partition, delay=delay)
 
@@ -132,7 +133,7 @@ class PartitionDrain:
 
     def _round(self, partition: int) -> int:
         """One batch; returns how many stream or parked entries it settled (0: nothing to do now)."""
-        held = {k.decode(): float(v) for k, v in self._hgetall(partitions.held_key(partition)).items()}
+        held = {k.decode(): float(v) for k, v in self._hgetall(keys.partition_held_key(partition)).items()}
         state = _Round(partition, held, time.time())
         wires: list[object] = []
         origins: list[str] = []
@@ -152,24 +153,24 @@ class PartitionDrain:
         return len(read)
 
     def _read_parked(self, state: _Round, chat: str, wires: list[object], origins: list[str]) -> None:
-        key = partitions.parked_key(state.partition, chat)
+        key = keys.partition_parked_key(state.partition, chat)
         entries = cast(list[bytes], self._redis.lrange(key, 0, BATCH - len(wires) - 1))
         length = self._redis.llen(key)
         state.emptied[chat] = length
         for raw in entries:
-            wires.append(_loads(raw))
+            wires.append(decode_wire(raw))
             origins.append(f"parked|{chat}")
 
     def _read_stream(self, state: _Round, wires: list[object], origins: list[str]) -> None:
-        stream = partitions.stream_key(state.partition)
+        stream = keys.partition_stream_key(state.partition)
         for start in ("0", ">"):
             room = BATCH - len(wires)
             if room <= 0:
                 return
-            reply = self._redis.xreadgroup(partitions.GROUP, partitions.CONSUMER, {stream: start}, count=room)
+            reply = self._redis.xreadgroup(keys.DRAIN_GROUP, keys.DRAIN_CONSUMER, {stream: start}, count=room)
             for _, entries in cast(list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]], reply):
                 for entry_id, values in entries:
-                    wires.append(_loads(values.get(partitions.ENVELOPE_FIELD, b"null")))
+                    wires.append(decode_wire(values.get(ENVELOPE_FIELD, b"null")))
                     origins.append(f"stream|{entry_id.decode()}")
             if wires and start == "0" and len(wires) >= BATCH:
                 return
@@ -191,7 +192,7 @@ class _Ordering:
         chat = state.chats[index]
         if chat in self._blocked or (kind == "stream" and self._still_held(chat)):
             if kind == "stream":  # behind a held head: appended to the chat's parked list, acknowledged
-                item.queue(None, ("RPUSH", self._parked(chat), orjson.dumps(item.envelope.to_wire())), {})
+                item.queue(None, ("RPUSH", self._parked(chat), item.envelope.encode()), {})
                 self._ack(item, ref)
             return  # a parked entry behind a failed one stays where it is
         decide(item)
@@ -211,29 +212,29 @@ class _Ordering:
         return left is None or self._popped.get(chat, 0) < left
 
     def _parked(self, chat: str) -> str:
-        return partitions.parked_key(self._state.partition, chat)
+        return keys.partition_parked_key(self._state.partition, chat)
 
     def _ack(self, item: Item, entry_id: str) -> None:
-        stream = partitions.stream_key(self._state.partition)
-        item.queue(None, ("XACK", stream, partitions.GROUP, entry_id), {})
+        stream = keys.partition_stream_key(self._state.partition)
+        item.queue(None, ("XACK", stream, keys.DRAIN_GROUP, entry_id), {})
         item.queue(None, ("XDEL", stream, entry_id), {})
 
     def _pop(self, item: Item, chat: str) -> None:
         item.queue(None, ("LPOP", self._parked(chat)), {})
         self._popped[chat] = self._popped.get(chat, 0) + 1
         if self._popped[chat] >= self._state.emptied.get(chat, 0):
-            item.queue(None, ("HDEL", partitions.held_key(self._state.partition), chat), {})
+            item.queue(None, ("HDEL", keys.partition_held_key(self._state.partition), chat), {})
 
     def _park_head(self, item: Item, kind: str, ref: str, chat: str) -> None:
         assert item.retry_envelope is not None
-        wire = orjson.dumps(item.retry_envelope.to_wire())
+        wire = item.retry_envelope.encode()
         if kind == "stream":
             item.queue(None, ("RPUSH", self._parked(chat), wire), {})
             self._ack(item, ref)
         else:
             item.queue(None, ("LSET", self._parked(chat), 0, wire), {})
         not_before = self._state.now + (item.retry_in or 0.0)
-        item.queue(None, ("HSET", partitions.held_key(self._state.partition), chat, repr(not_before)), {})
+        item.queue(None, ("HSET", keys.partition_held_key(self._state.partition), chat, repr(not_before)), {})
         self._blocked.add(chat)
 
 
@@ -243,10 +244,3 @@ def _chat_of(item: Item) -> str:
     if item.envelope.over_limit is not None:
         return ""
     return partitions.chat_key_of_body(item.envelope.raw_body)
-
-
-def _loads(raw: bytes) -> object:
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return raw.decode(errors="replace")

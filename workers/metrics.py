@@ -84,18 +84,15 @@ class WorkerMetrics:
 class RedisStateCollector(Collector):
     """Gauges read from Redis on each scrape: queue depth and age, dead letters, live workers."""
 
-    def __init__(
-        self, connection: Redis, queue_name: str = keys.QUEUE_NAME, partition_count: int = 0
-    ) -> None:
+    def __init__(self, connection: Redis, partition_count: int = 0) -> None:
         self._redis = connection
-        self._queue_name = queue_name
         self._partitions = partition_count  # ordered mode: partition streams count as backlog
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("greenq_redis_up", "1 if this worker reached Redis at scrape time.")
         try:
             depth, age, dead, workers = self._read()
-            failed = read_failed_jobs(self._redis, self._queue_name)
+            failed = read_failed_jobs(self._redis)
             memory = self._memory()
         except RedisError:
             up.add_metric([], 0)
@@ -105,16 +102,16 @@ class RedisStateCollector(Collector):
         yield up
         if memory is not None:
             yield from _memory_gauges(memory)
-        yield _gauge("greenq_failed_jobs", "Jobs in RQ's failed registry.", failed.count, self._queue_name)
+        yield _gauge("greenq_failed_jobs", "Jobs in RQ's failed registry.", failed.count, keys.QUEUE_NAME)
         yield _gauge(
             "greenq_failed_job_oldest_age_seconds",
             "Seconds since the oldest job in RQ's failed registry failed (RQ deletes it after 7 days).",
             failed.oldest_age_seconds,
-            self._queue_name,
+            keys.QUEUE_NAME,
         )
-        yield _gauge("greenq_queue_depth", "Jobs waiting in the queue.", depth, self._queue_name)
+        yield _gauge("greenq_queue_depth", "Jobs waiting in the queue.", depth, keys.QUEUE_NAME)
         yield _gauge(
-            "greenq_queue_oldest_age_seconds", "Age of the oldest waiting job.", age, self._queue_name
+            "greenq_queue_oldest_age_seconds", "Age of the oldest waiting job.", age, keys.QUEUE_NAME
         )
         yield GaugeMetricFamily("greenq_dead_letters", "Entries in the dead-letter stream.", value=dead)
         yield GaugeMetricFamily("greenq_workers_alive", "RQ workers registered for the queue.", value=workers)
@@ -127,9 +124,9 @@ class RedisStateCollector(Collector):
             return None
 
     def _read(self) -> tuple[int, float, int, int]:
-        backlog = read_backlog(self._redis, self._queue_name, partition_count=self._partitions)
+        backlog = read_backlog(self._redis, partition_count=self._partitions)
         dead = DeadLetterStore(self._redis).size()
-        workers = int(self._redis.scard(f"rq:workers:{self._queue_name}"))
+        workers = int(self._redis.scard(keys.WORKERS_SET))
         return backlog.depth, backlog.oldest_age_seconds, dead, workers
 
 

@@ -25,9 +25,8 @@ from redis.exceptions import RedisError
 from rq import get_current_job
 
 from greenq.core import keys
-from greenq.core.contract import Envelope, EnvelopeError
+from greenq.core.contract import Envelope, EnvelopeError, NotificationQueue
 from greenq.core.deadletters.store import DeadLetter, DeadLetterStore
-from greenq.core.jobqueue import NotificationQueue
 from greenq.core.logs import fields
 from greenq.core.notification import Notification
 from greenq.core.outcomes import Outcome

@@ -13,9 +13,9 @@ from dataclasses import dataclass, replace
 from prometheus_client import CollectorRegistry, start_http_server
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue
 
-from greenq.core.contract import QUEUE_NAME, SERIALIZER
+from greenq.core import keys
+from greenq.core.contract import SERIALIZER, notification_queue
 from greenq.core.logs import fields
 from greenq.core.redis_conn import connect
 from greenq.core.settings import WorkerSettings
@@ -60,9 +60,8 @@ def build_runtime(
 def _make_worker(
     settings: WorkerSettings, redis: Redis, name: str | None, drain: PartitionDrain | None = None
 ) -> GreenqWorker:
-    queue = Queue(QUEUE_NAME, connection=redis, serializer=SERIALIZER)
     return GreenqWorker(
-        [queue],
+        [notification_queue(redis)],
         connection=redis,
         serializer=SERIALIZER,
         name=name,
@@ -87,7 +86,7 @@ def run_worker(settings: WorkerSettings, burst: bool = False, name: str | None =
         "worker starting",
         extra=fields(
             worker=runtime.worker.name,
-            queue=QUEUE_NAME,
+            queue=keys.QUEUE_NAME,
             router=settings.router,
             metrics=f"{settings.metrics_host}:{settings.metrics_port}" if settings.metrics_port else None,
         ),

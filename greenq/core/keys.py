@@ -5,6 +5,7 @@ The ingress and the workers import these names; nothing else spells a key.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Final
 
 #: Prefix of every key greenq writes (RQ's own keys keep their ``rq:`` prefix).
@@ -13,8 +14,14 @@ PREFIX: Final = "greenq"
 #: The RQ queue that carries notification batches from ingress/poller to workers.
 QUEUE_NAME: Final = "greenq-notifications"
 
+#: RQ's set of the workers registered for the queue (RQ writes it; greenq's metrics count it).
+WORKERS_SET: Final = f"rq:workers:{QUEUE_NAME}"
+
 #: Import path of the RQ job function; the ingress enqueues it by name and never imports worker code.
 JOB_FUNCTION: Final = "greenq.workers.jobs.process_batch"
+
+#: Import path of the RQ job that drains one ordered-mode partition (its argument: the partition number).
+DRAIN_FUNCTION: Final = "greenq.workers.jobs.drain_partition"
 
 #: Redis Stream holding dead letters (invalid, failed, unknown_type notifications), newest last.
 DEAD_LETTER_STREAM: Final = f"{PREFIX}:deadletter"
@@ -70,3 +77,40 @@ RECONCILED_PREFIX: Final = f"{PREFIX}:reconciled:"
 def reconciled_key(digest: str) -> str:
     """Marker of a notification the reconciler enqueued (``digest`` is its dedup identity)."""
     return f"{RECONCILED_PREFIX}{digest}"
+
+
+# Ordered mode. Every key of partition ``n`` carries the hash tag ``{pn}``, so all of one partition lives in
+# one cluster slot and no Redis command or transaction ever touches two partitions. Per partition: the stream
+# of accepted envelopes (read by one drain at a time, in a consumer group), the drain's *scheduled* flag (a
+# ``drain_partition`` job is queued or running), its *lease* (the running drain), the *held* hash (chat key
+# -> when its parked head may be retried) and one *parked* list per held chat (its failed notification
+# first, then every later notification of that chat, in order).
+
+#: Consumer group and (single) consumer name of every partition stream: one drain reads a partition.
+DRAIN_GROUP: Final = "greenq-drain"
+DRAIN_CONSUMER: Final = "drain"
+
+
+def _partition_tag(partition: int) -> str:
+    return f"{PREFIX}:{{p{partition}}}"
+
+
+def partition_stream_key(partition: int) -> str:
+    return f"{_partition_tag(partition)}:stream"
+
+
+def partition_scheduled_key(partition: int) -> str:
+    return f"{_partition_tag(partition)}:scheduled"
+
+
+def partition_held_key(partition: int) -> str:
+    return f"{_partition_tag(partition)}:held"
+
+
+def partition_parked_key(partition: int, chat: str) -> str:
+    digest = hashlib.blake2b(chat.encode(errors="surrogatepass"), digest_size=10).hexdigest()
+    return f"{_partition_tag(partition)}:parked:{digest}"
+
+
+def partition_lease_key(partition: int) -> str:
+    return f"{_partition_tag(partition)}:lease"

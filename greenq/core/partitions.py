@@ -1,37 +1,19 @@
-"""Chat-ordered delivery: which partition a notification belongs to, and every key of one partition.
+"""Chat-ordered delivery: which partition a notification belongs to.
 
 A notification's *chat key* is its instance plus its chat (``senderData.chatId``, else a top-level
 ``chatId``); chat-less types (state changes, quota notices) use the instance alone. The chat key picks one
-of ``partitions`` Redis Streams by a stable hash. Every key of partition ``n`` carries the hash tag
-``{pn}``, so all of one partition lives in one cluster slot and no Redis command or transaction ever
-touches two partitions (a later step can spread partitions over several Redis nodes).
-
-Per partition: the stream of accepted envelopes (read by one drain at a time, in a consumer group), the
-drain's *scheduled* flag (an RQ ``drain_partition`` job is queued or running), the *held* hash (chat key ->
-when its parked head may be retried) and one *parked* list per held chat (its failed notification first,
-then every later notification of that chat, in order).
+of ``partitions`` Redis Streams by a stable hash. Every key of a partition is spelled in
+:mod:`greenq.core.keys` (``partition_*_key``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import zlib
 from typing import Final
 
 import orjson
 
-from greenq.core.keys import PREFIX
 from greenq.core.notification import chat_id, id_instance
-
-#: Consumer group and (single) consumer name of every partition stream: one drain reads a partition.
-GROUP: Final = "greenq-drain"
-CONSUMER: Final = "drain"
-
-#: Import path of the RQ job that drains one partition (its argument: the partition number).
-DRAIN_FUNCTION: Final = "greenq.workers.jobs.drain_partition"
-
-#: Stream entry field holding the envelope's JSON.
-ENVELOPE_FIELD: Final = b"e"
 
 #: Seconds the scheduled flag outlives a lost drain job (Redis refused the RQ enqueue after the XADD).
 SCHEDULED_TTL_SECONDS: Final = 60
@@ -56,28 +38,3 @@ def chat_key_of_body(body: bytes) -> str:
 def partition_of(key: str, partitions: int) -> int:
     """Stable partition of a chat key (the same on every process and release)."""
     return zlib.crc32(key.encode(errors="surrogatepass")) % partitions
-
-
-def _tag(partition: int) -> str:
-    return f"{PREFIX}:{{p{partition}}}"
-
-
-def stream_key(partition: int) -> str:
-    return f"{_tag(partition)}:stream"
-
-
-def scheduled_key(partition: int) -> str:
-    return f"{_tag(partition)}:scheduled"
-
-
-def held_key(partition: int) -> str:
-    return f"{_tag(partition)}:held"
-
-
-def parked_key(partition: int, chat: str) -> str:
-    digest = hashlib.blake2b(chat.encode(errors="surrogatepass"), digest_size=10).hexdigest()
-    return f"{_tag(partition)}:parked:{digest}"
-
-
-def lease_key(partition: int) -> str:
-    return f"{_tag(partition)}:lease"

@@ -16,8 +16,8 @@ from redis import Redis
 from rq import Queue, Worker
 from rq.job import Job
 
-from greenq.core import keys, partitions
-from greenq.core.contract import SERIALIZER
+from greenq.core import keys
+from greenq.core.contract import SERIALIZER, notification_queue
 from greenq.core.deadletters import DeadLetterStore, DeadLetterSummary, read_failed_jobs
 from greenq.core.redis_memory import RedisMemory, read_memory
 
@@ -68,12 +68,10 @@ class Status:
         return asdict(self)
 
 
-def read_backlog(
-    connection: Redis, queue_name: str = keys.QUEUE_NAME, now: float | None = None, partition_count: int = 0
-) -> QueueBacklog:
+def read_backlog(connection: Redis, now: float | None = None, partition_count: int = 0) -> QueueBacklog:
     """Depth of the queue and age of its head job (0 when empty or the job has no enqueue time); in ordered
     mode (``partition_count`` > 0) plus every partition stream's entries and its oldest entry's age."""
-    queue_key = Queue(queue_name, connection=connection, serializer=SERIALIZER).key
+    queue_key = notification_queue(connection).key
     pipe = connection.pipeline(transaction=False)
     pipe.llen(queue_key)
     pipe.lindex(queue_key, 0)
@@ -94,8 +92,8 @@ def read_partition_backlog(connection: Redis, partition_count: int, now: float) 
         return QueueBacklog(depth=0, oldest_age_seconds=0.0)
     pipe = connection.pipeline(transaction=False)
     for partition in range(partition_count):
-        pipe.xlen(partitions.stream_key(partition))
-        pipe.xrange(partitions.stream_key(partition), count=1)
+        pipe.xlen(keys.partition_stream_key(partition))
+        pipe.xrange(keys.partition_stream_key(partition), count=1)
     replies = pipe.execute()
     depth = sum(int(length) for length in replies[0::2])
     heads = [int(_text(entries[0][0]).split("-")[0]) / 1000 for entries in replies[1::2] if entries]
@@ -144,16 +142,15 @@ def read_outcomes(connection: Redis) -> dict[str, int] | None:
 
 def read_status(
     connection: Redis,
-    queue_name: str = keys.QUEUE_NAME,
     scan_limit: int = DEAD_LETTER_SCAN_LIMIT,
     partition_count: int = 0,
 ) -> Status:
     """Everything, by reads only: it works while Redis is full and refuses writes."""
-    queue = Queue(queue_name, connection=connection, serializer=SERIALIZER)
-    failed = read_failed_jobs(connection, queue_name)
+    queue = notification_queue(connection)
+    failed = read_failed_jobs(connection)
     return Status(
-        queue=queue_name,
-        backlog=read_backlog(connection, queue_name, partition_count=partition_count),
+        queue=queue.name,
+        backlog=read_backlog(connection, partition_count=partition_count),
         scheduled=queue.scheduled_job_registry.get_job_count(cleanup=False),
         started=queue.started_job_registry.get_job_count(cleanup=False),
         failed=failed.count,

@@ -20,8 +20,7 @@ import orjson
 from redis import Redis
 
 from greenq.core import keys
-from greenq.core.contract import Envelope
-from greenq.core.jobqueue import NotificationQueue
+from greenq.core.contract import Envelope, NotificationQueue
 from greenq.core.logs import fields
 from greenq.core.notification import id_message, timestamp, type_message, type_webhook
 from greenq.pull.journal import JournalReader

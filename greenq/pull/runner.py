@@ -15,7 +15,7 @@ import httpx2
 from prometheus_client import CollectorRegistry
 from redis import Redis
 
-from greenq.core.jobqueue import NotificationQueue
+from greenq.core.contract import NotificationQueue
 from greenq.core.logs import fields
 from greenq.core.redis_conn import connect
 from greenq.core.settings import PollerSettings

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from greenq.core.contract import Envelope
-from greenq.core.jobqueue import NotificationQueue
+from greenq.core.contract import Envelope, NotificationQueue
 from greenq.pull.api import Received
 
 

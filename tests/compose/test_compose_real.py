@@ -22,9 +22,8 @@ from typing import Any
 import pytest
 from redis import Redis
 from redis.exceptions import RedisError
-from rq.registry import StartedJobRegistry
 
-from greenq.core.contract import QUEUE_NAME
+from greenq.core.contract import notification_queue
 from greenq.simulator.control import SimulatorControl
 from tests.compose.conftest import HOOK_TOKENS
 from tests.compose.prometheus import (
@@ -101,8 +100,8 @@ def push_with_faults(
 def quiet(redis: Redis) -> bool:
     """Nothing queued and no job running (a killed worker's job counts until it is recovered and re-run)."""
     try:
-        running = StartedJobRegistry(QUEUE_NAME, connection=redis).get_job_ids()
-        return int(redis.llen(f"rq:queue:{QUEUE_NAME}")) == 0 and not running
+        queue = notification_queue(redis)
+        return queue.count == 0 and not queue.started_job_registry.get_job_ids()
     except RedisError:
         return False
 

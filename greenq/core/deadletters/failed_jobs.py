@@ -17,13 +17,12 @@ from typing import Any
 import orjson
 from redis import Redis
 from redis.exceptions import WatchError
-from rq import Queue
 from rq.exceptions import DeserializationError, NoSuchJobError
 from rq.job import Job
 from rq.results import Result
 
-from greenq.core import keys, notification
-from greenq.core.contract import FAILURE_TTL, SERIALIZER, Envelope, EnvelopeError
+from greenq.core import notification
+from greenq.core.contract import FAILURE_TTL, SERIALIZER, Envelope, EnvelopeError, notification_queue
 from greenq.core.deadletters.store import DeadLetter, DeadLetterStore
 from greenq.core.logs import fields
 from greenq.core.notification import unwrap
@@ -43,15 +42,13 @@ class FailedJobs:
     oldest_age_seconds: float
 
 
-def registry_key(connection: Redis, queue_name: str = keys.QUEUE_NAME) -> str:
-    return str(Queue(queue_name, connection=connection, serializer=SERIALIZER).failed_job_registry.key)
+def registry_key(connection: Redis) -> str:
+    return str(notification_queue(connection).failed_job_registry.key)
 
 
-def read_failed_jobs(
-    connection: Redis, queue_name: str = keys.QUEUE_NAME, now: float | None = None
-) -> FailedJobs:
+def read_failed_jobs(connection: Redis, now: float | None = None) -> FailedJobs:
     """Reads only (works while Redis is full). The age comes from the registry's expiry score."""
-    key = registry_key(connection, queue_name)
+    key = registry_key(connection)
     pipe = connection.pipeline(transaction=False)
     pipe.zcard(key)
     pipe.zrange(key, 0, 0, withscores=True)
@@ -72,11 +69,9 @@ class ImportReport:
     skipped: list[str] = field(default_factory=list)
 
 
-def import_failed_jobs(
-    connection: Redis, queue_name: str = keys.QUEUE_NAME, limit: int | None = None
-) -> ImportReport:
+def import_failed_jobs(connection: Redis, limit: int | None = None) -> ImportReport:
     """Move failed jobs (oldest first) into the dead-letter stream, each in one transaction."""
-    key = registry_key(connection, queue_name)
+    key = registry_key(connection)
     report = ImportReport()
     job_ids = [_text(raw) for raw in connection.zrange(key, 0, -1 if limit is None else limit - 1)]
     for job_id in job_ids:

@@ -19,9 +19,8 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from greenq.core import checkpoints, keys
-from greenq.core.contract import Envelope
+from greenq.core.contract import Envelope, NotificationQueue
 from greenq.core.deadletters.store import DeadLetter, DeadLetterStore
-from greenq.core.jobqueue import NotificationQueue
 from greenq.core.logs import fields
 
 log = logging.getLogger("greenq.dlq")

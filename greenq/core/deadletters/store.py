@@ -67,7 +67,7 @@ class DeadLetter:
             "type_webhook": self.type_webhook or "",
             "id_instance": "" if self.id_instance is None else str(self.id_instance),
             "failed_at": repr(self.failed_at),
-            "envelope": orjson.dumps(self.envelope.to_wire()).decode(),
+            "envelope": self.envelope.encode().decode(),
         }
 
     @classmethod
@@ -75,7 +75,7 @@ class DeadLetter:
         return cls(
             outcome=Outcome(values["outcome"]),
             reasons=tuple(orjson.loads(values["reasons"])),
-            envelope=Envelope.from_wire(orjson.loads(values["envelope"])),
+            envelope=Envelope.decode(values["envelope"]),
             type_webhook=values.get("type_webhook") or None,
             id_instance=int(values["id_instance"]) if values.get("id_instance") else None,
             failed_at=float(values["failed_at"]),

@@ -1,7 +1,11 @@
-"""The job contract between the ingress (or poller) and the workers.
+"""The envelope: one notification in transit, and its wire format (every version) in one place.
 
-One RQ job carries a *batch*: a list of envelopes, each wrapping one notification exactly as it arrived.
-Jobs are serialized with RQ's JSON serializer (no pickle), so a job in Redis is plain, inspectable JSON.
+An envelope travels as its *wire mapping* (:meth:`Envelope.to_wire` / :meth:`Envelope.from_wire`): a list
+of them is the argument of a ``process_batch`` job, serialized with the rest of the job by RQ's JSON
+serializer (no pickle), so a job in Redis is plain, inspectable JSON. Where an envelope is stored on its own
+(an ordered-mode partition stream or parked list, a dead letter) it is that mapping as JSON bytes
+(:meth:`Envelope.encode` / :meth:`Envelope.decode`).
+
 The raw body is kept exactly as received, so payload quirks (a duplicated key, key order, number spelling)
 reach the worker untouched: as text when it is valid UTF-8 (every real notification), as base64 otherwise,
 because the ingress stores whatever an authenticated sender posts and the worker dead-letters what it
@@ -21,9 +25,7 @@ import uuid
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Final, Literal
 
-from rq.serializers import JSONSerializer
-
-from greenq.core import keys
+import orjson
 
 #: Bumped when the envelope changes shape; workers refuse versions they do not know.
 ENVELOPE_VERSION: Final = 1
@@ -36,22 +38,8 @@ BodyEncoding = Literal["text", "base64"]
 #: Where a notification came from; ``reconcile``: rebuilt from GREEN API's message journal.
 Source = Literal["webhook", "poll", "replay", "reconcile"]
 
-#: Serializer both sides hand to RQ (``Queue(serializer=...)``, ``Worker(serializer=...)``).
-SERIALIZER: Final = JSONSerializer
-
-QUEUE_NAME: Final = keys.QUEUE_NAME
-JOB_FUNCTION: Final = keys.JOB_FUNCTION
-
-#: Seconds one batch job may run before RQ gives up on it.
-DEFAULT_JOB_TIMEOUT: Final = 300
-
-#: Whole-job re-runs when a batch could not commit (Redis failed) or its worker died; each notification's own
-#: handler retries are separate (settings). Intervals in seconds; they need a worker running RQ's scheduler.
-JOB_RETRIES: Final = 5
-JOB_RETRY_INTERVALS: Final = (0, 5, 15, 60, 300)  # the first re-run needs no scheduler: it is queued at once
-
-#: Seconds RQ keeps a failed job (a crash, not a handler error: those go to the dead letter).
-FAILURE_TTL: Final = 7 * 24 * 3600
+#: Field of an ordered-mode partition stream entry that holds the encoded envelope.
+ENVELOPE_FIELD: Final = b"e"
 
 
 class EnvelopeError(ValueError):
@@ -141,6 +129,15 @@ class Envelope:
             replay_of=None if wire.get("replay_of") is None else str(wire["replay_of"]),
         )
 
+    def encode(self) -> bytes:
+        """The wire mapping as JSON bytes: the form an envelope is stored in on its own."""
+        return orjson.dumps(self.to_wire())
+
+    @classmethod
+    def decode(cls, encoded: bytes | str) -> Envelope:
+        """The envelope :meth:`encode` wrote; anything else raises :class:`EnvelopeError`."""
+        return cls.from_wire(decode_wire(encoded))
+
     def next_attempt(self, pending_handlers: tuple[str, ...]) -> Envelope:
         """The envelope for a retry that re-runs only ``pending_handlers``."""
         return replace(self, attempt=self.attempt + 1, pending_handlers=pending_handlers)
@@ -157,6 +154,18 @@ def _body_encoding(value: object, body: str) -> BodyEncoding:
     except (binascii.Error, ValueError):
         raise EnvelopeError("envelope body is declared base64 but does not decode") from None
     return "base64"
+
+
+def decode_wire(encoded: bytes | str) -> object:
+    """The wire mapping in an encoded envelope, still unchecked (:meth:`Envelope.from_wire` checks it).
+
+    Bytes that are not JSON come back as their text, so a reader refuses them as a malformed envelope
+    and keeps them whole (in the dead letter) rather than failing on them.
+    """
+    try:
+        return orjson.loads(encoded)
+    except orjson.JSONDecodeError:
+        return encoded.decode(errors="replace") if isinstance(encoded, bytes) else encoded
 
 
 def batch_to_wire(envelopes: list[Envelope]) -> list[dict[str, Any]]:

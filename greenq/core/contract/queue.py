@@ -1,37 +1,50 @@
-"""The notification queue as both sides use it: envelopes in, RQ ``process_batch`` jobs out.
+"""The notification queue as every side uses it: the RQ queue, every job's options, envelopes in as jobs.
 
-A call returns only after Redis has acknowledged the write, which is what makes the ingress's 200 durable.
+Producers (ingress, poller, reconcile, dead-letter replay, a worker's retry, the ordered-mode drain) write
+through :class:`NotificationQueue`; workers and readers (``greenq status``, the failed-job registry) build
+the same RQ queue with :func:`notification_queue`. A write returns only after Redis has acknowledged it,
+which is what makes the ingress's 200 durable; with ``pipeline`` it is only queued on that pipeline.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Final
 
 from redis import Redis
 from redis.client import Pipeline
 from rq import Queue, Retry
+from rq.serializers import JSONSerializer
 
-from greenq.core import partitions
-from greenq.core.contract import (
-    DEFAULT_JOB_TIMEOUT,
-    FAILURE_TTL,
-    JOB_FUNCTION,
-    JOB_RETRIES,
-    JOB_RETRY_INTERVALS,
-    QUEUE_NAME,
-    SERIALIZER,
-    Envelope,
-    batch_to_wire,
-)
+from greenq.core import keys
+from greenq.core.contract.envelope import Envelope, batch_to_wire
+
+#: Serializer every side hands to RQ (the queue, the worker, ``Job.fetch``): plain JSON, never pickle.
+SERIALIZER: Final = JSONSerializer
+
+#: Seconds one batch job may run before RQ gives up on it.
+DEFAULT_JOB_TIMEOUT: Final = 300
+
+#: Whole-job re-runs when a batch could not commit (Redis failed) or its worker died; each notification's own
+#: handler retries are separate (settings). Intervals in seconds; they need a worker running RQ's scheduler.
+JOB_RETRIES: Final = 5
+JOB_RETRY_INTERVALS: Final = (0, 5, 15, 60, 300)  # the first re-run needs no scheduler: it is queued at once
+
+#: Seconds RQ keeps a failed job (a crash, not a handler error: those go to the dead letter).
+FAILURE_TTL: Final = 7 * 24 * 3600
+
+
+def notification_queue(connection: Redis) -> Queue:
+    """The RQ queue that carries greenq's jobs from producers to workers."""
+    return Queue(keys.QUEUE_NAME, connection=connection, serializer=SERIALIZER)
 
 
 class NotificationQueue:
     """Writes envelope batches as jobs on the notification queue (immediately or after a delay)."""
 
     def __init__(self, connection: Redis) -> None:
-        self.rq_queue = Queue(QUEUE_NAME, connection=connection, serializer=SERIALIZER)
+        self.rq_queue = notification_queue(connection)
 
     def enqueue(
         self, envelopes: Sequence[Envelope], delay: float = 0.0, pipeline: Pipeline | None = None
@@ -41,12 +54,12 @@ class NotificationQueue:
         # Without an explicit description RQ stores repr(args): every body a second time.
         description = f"greenq batch of {len(envelopes)}"
         args = (batch_to_wire(list(envelopes)),)
-        return self._enqueue(JOB_FUNCTION, args, description, delay, pipeline)
+        return self._enqueue(keys.JOB_FUNCTION, args, description, delay, pipeline)
 
     def enqueue_drain(self, partition: int, delay: float = 0.0, pipeline: Pipeline | None = None) -> str:
         """The id of a job that drains one partition stream in order (ordered mode: README, Ordering)."""
         description = f"greenq drain of partition {partition}"
-        return self._enqueue(partitions.DRAIN_FUNCTION, (partition,), description, delay, pipeline)
+        return self._enqueue(keys.DRAIN_FUNCTION, (partition,), description, delay, pipeline)
 
     def _enqueue(
         self, function: str, args: tuple[Any, ...], description: str, delay: float, pipeline: Pipeline | None
