@@ -18,12 +18,29 @@ from collections.abc import Callable
 
 import orjson
 from redis import Redis
-from rq import SimpleWorker
+from rq import Queue, SimpleWorker
+from rq.executions import Execution
+from rq.job import Job
 
 from bench.common import SAMPLES, save, start_redis
-from greenq.core.contract import SERIALIZER, Envelope, NotificationQueue, batch_to_wire
+from greenq.core.contract import SERIALIZER, Envelope, NotificationQueue, batch_to_wire, notification_queue
 from greenq.core.settings import WorkerSettings
+from greenq.workers.jobs import WorkerContext
+from greenq.workers.rq_job import GreenqJob
 from greenq.workers.runner import build_runtime
+
+
+class StockWorker(SimpleWorker):
+    """RQ's SimpleWorker plus the one thing a greenq job needs: the worker's context handed to it."""
+
+    def __init__(self, queues: list[Queue], context: WorkerContext, **kwargs: object) -> None:
+        super().__init__(queues, job_class=GreenqJob, **kwargs)  # type: ignore[arg-type]
+        self.context = context
+
+    def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
+        if isinstance(job, GreenqJob):
+            job.context = self.context
+        return bool(super().perform_job(job, queue, execution))
 
 
 def notifications(count: int) -> list[Envelope]:
@@ -59,9 +76,11 @@ def run_mode(
     size = 1 if mode == "stock_rq" else batch
     for start in range(0, len(envelopes), size):
         queue.enqueue(envelopes[start : start + size])
+    worker: SimpleWorker
     if mode == "stock_rq":
-        worker = SimpleWorker(
-            [queue.rq_queue],
+        worker = StockWorker(
+            [notification_queue(redis)],
+            runtime.context,
             connection=redis,
             serializer=SERIALIZER,
         )

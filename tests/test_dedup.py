@@ -10,7 +10,7 @@ from redis import Redis
 from greenq.core import keys
 from greenq.core.contract import Envelope, NotificationQueue
 from greenq.workers.dedup import identity
-from greenq.workers.processing import Item
+from greenq.workers.results import Decided, Settled, Valid
 from greenq.workers.runner import WorkerRuntime
 from tests.conftest import DrainFn, load_sample, mutate
 
@@ -145,6 +145,7 @@ def test_items_expose_their_outcome_to_tools(redis_conn: Redis, drain: DrainFn) 
 
     [item] = runtime.processor.process_items([envelope(TEXT).to_wire()])
 
-    assert isinstance(item, Item)
-    assert item.result is not None
-    assert item.result.value == "handled"
+    assert isinstance(item, Settled)
+    assert isinstance(item.read, Valid)
+    assert isinstance(item.decision, Decided)
+    assert item.decision.outcome.value == "handled"

@@ -34,8 +34,8 @@ from greenq.core.deadletters.store import DeadLetterStore
 from greenq.core.settings import WorkerSettings
 from greenq.local.procs import free_port, wait_for_port
 from greenq.local.redis_server import LocalRedis
-from greenq.workers import jobs
 from greenq.workers.drain import PartitionDrain
+from greenq.workers.jobs import WorkerContext
 from greenq.workers.metrics import WorkerMetrics
 from greenq.workers.processing import Processor
 from greenq.workers.router import load_router
@@ -120,9 +120,9 @@ def make_rig(redis_server: LocalRedis, worker_settings: WorkerSettings, ordered:
     metrics = WorkerMetrics.create(CollectorRegistry(), validator.known_webhook_types)
     proxied = Redis.from_url(worker_proxy.url(redis_server.password), socket_timeout=5)
     processor = Processor(settings, proxied, load_router(settings.router), validator, metrics)
-    jobs.bind(processor, PartitionDrain(processor, proxied, PARTITIONS))
     worker = QuietWorker(
         [notification_queue(direct)],
+        context=WorkerContext(processor, PartitionDrain(processor, proxied, PARTITIONS)),
         connection=direct,
         serializer=SERIALIZER,
         abandoned_after=5,
@@ -143,7 +143,6 @@ def make_rig(redis_server: LocalRedis, worker_settings: WorkerSettings, ordered:
             )
     finally:
         checkpoints.install(None)
-        jobs.bind(None)
         for process in ingresses:
             kill_group(process, signal.SIGTERM)
         ingress_proxy.close()

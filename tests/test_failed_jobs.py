@@ -20,9 +20,9 @@ from greenq.core.deadletters.store import DeadLetter, DeadLetterStore
 from greenq.core.outcomes import Outcome
 from greenq.core.settings import WorkerSettings
 from greenq.core.status import read_outcomes, read_status
-from greenq.workers import jobs
+from greenq.workers.jobs import WorkerContext
 from greenq.workers.metrics import RedisStateCollector
-from greenq.workers.runner import build_runtime
+from greenq.workers.runner import build_runtime, make_worker
 from tests.conftest import DrainFn, load_sample
 from tests.ops_support import Cli, cli
 
@@ -50,12 +50,9 @@ def failed_job(redis_conn: Redis, worker_settings: WorkerSettings) -> str:
     """A two-notification job that RQ filed in its failed registry after it raised (no retries left)."""
     queue = NotificationQueue(redis_conn).rq_queue
     job = queue.enqueue(keys.JOB_FUNCTION, args=(batch_to_wire(envelopes(2)),), result_ttl=0)
-    runtime = build_runtime(worker_settings, connection=redis_conn)
-    jobs.bind(BrokenProcessor())  # type: ignore[arg-type]
-    try:
-        runtime.worker.work(burst=True, with_scheduler=False)
-    finally:
-        jobs.bind(runtime.processor)
+    drain = build_runtime(worker_settings, connection=redis_conn).context.drain
+    broken = WorkerContext(BrokenProcessor(), drain)  # type: ignore[arg-type]
+    make_worker(worker_settings, redis_conn, broken).work(burst=True, with_scheduler=False)
     assert queue.failed_job_registry.get_job_ids(cleanup=False) == [job.id]
     return str(job.id)
 

@@ -24,6 +24,7 @@ from greenq.core.outcomes import Outcome
 from greenq.core.status import Status, read_backlog, read_status
 from greenq.local.procs import free_port
 from greenq.local.redis_server import LocalRedis
+from greenq.workers.jobs import WorkerContext
 from tests.conftest import SAMPLES_DIR, DrainFn
 from tests.ops_support import Cli, cli, letter, run_greenq
 
@@ -36,14 +37,15 @@ TEXT = (SAMPLES_DIR / "incomingMessageReceived__textMessage.json").read_text()
 observed: list[tuple[str, Status]] = []
 
 
-def observe_status() -> None:
-    """An RQ job that reads the status from inside a worker, while that worker is busy with it."""
+def observe_status(ctx: WorkerContext) -> None:
+    """An RQ job that reads the status from inside a worker, while that worker is busy with it (a greenq
+    worker hands every job its context first)."""
     job = get_current_job()
     assert job is not None
     observed.append((job.id, read_status(job.connection)))
 
 
-def explode() -> None:
+def explode(ctx: WorkerContext) -> None:
     """An RQ job that crashes (a bug outside greenq's handlers), so it lands in RQ's failed registry."""
     raise RuntimeError("crash outside the handlers")
 

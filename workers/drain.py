@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Final, cast
+from typing import Final, cast
 
 from redis import Redis
 from redis.exceptions import ResponseError
 
 from greenq.core import keys, partitions
 from greenq.core.contract import ENVELOPE_FIELD, NotificationQueue, decode_wire
-from greenq.workers.items import Item
+from greenq.workers.claims import Claimed
+from greenq.workers.commit import Decide
 from greenq.workers.processing import Processor
+from greenq.workers.results import Decision, Deferred, Read, Retry, Valid, Writes, own_write
 
 #: Notifications per batch (one commit) and seconds one drain job runs before yielding to other jobs.
 BATCH: Final = 256
@@ -43,13 +45,11 @@ return redis.call('XLEN', KEYS[3])
 
 @dataclass
 class _Round:
-    """One batch's bookkeeping: where each item came from, and which chats are held after it."""
+    """One batch's bookkeeping: which chats were held when it was read, and their parked entries to pop."""
 
     partition: int
     held: dict[str, float]
     now: float
-    sources: dict[int, tuple[str, str]] = field(default_factory=dict)  # id(item) -> (kind, ref)
-    chats: dict[int, str] = field(default_factory=dict)
     emptied: dict[str, int] = field(default_factory=dict)  # chat -> parked entries left to pop
 
 
@@ -143,14 +143,9 @@ class PartitionDrain:
         self._read_stream(state, wires, origins)
         if not wires:
             return 0
-        read = self._processor.read_items(wires, origins)
-        for index, item in enumerate(read):
-            item.in_place_retry = True
-            state.sources[index] = (origins[index].split("|", 1)[0], origins[index].split("|", 1)[1])
-            state.chats[index] = _chat_of(item)
-        positions = {id(item.envelope): index for index, item in enumerate(read)}  # commits copy items
-        self._processor.commit_items(read, around=_Ordering(state, positions).decide)
-        return len(read)
+        reads = self._processor.read_items(wires, origins)
+        self._processor.commit_items(reads, ordering=_Ordering(state).decide)
+        return len(reads)
 
     def _read_parked(self, state: _Round, chat: str, wires: list[object], origins: list[str]) -> None:
         key = keys.partition_parked_key(state.partition, chat)
@@ -177,32 +172,28 @@ class PartitionDrain:
 
 
 class _Ordering:
-    """The per-item decision of a batch in ordered mode (called by the commit, in stream order)."""
+    """The per-notification decision of a batch in ordered mode (called by the commit, in stream order).
 
-    def __init__(self, state: _Round, positions: dict[int, int]) -> None:
+    Each read's origin says where it came from: ``stream|<entry id>`` or ``parked|<chat>``.
+    """
+
+    def __init__(self, state: _Round) -> None:
         self._state = state
-        self._positions = positions
         self._blocked: set[str] = set()
         self._popped: dict[str, int] = {}
 
-    def decide(self, item: Item, decide: Any) -> None:
-        state = self._state
-        index = self._positions[id(item.envelope)]
-        kind, ref = state.sources[index]
-        chat = state.chats[index]
+    def decide(self, read: Read, claimed: Claimed, decide: Decide) -> Decision:
+        kind, ref = read.origin.split("|", 1)
+        chat = _chat_of(read)
         if chat in self._blocked or (kind == "stream" and self._still_held(chat)):
             if kind == "stream":  # behind a held head: appended to the chat's parked list, acknowledged
-                item.queue(None, ("RPUSH", self._parked(chat), item.envelope.encode()), {})
-                self._ack(item, ref)
-            return  # a parked entry behind a failed one stays where it is
-        decide(item)
-        if item.retry_envelope is not None:
-            self._park_head(item, kind, ref, chat)
-            return
-        if kind == "stream":
-            self._ack(item, ref)
-        else:
-            self._pop(item, chat)
+                wire = read.envelope.encode()
+                return Deferred(writes=(own_write("RPUSH", self._parked(chat), wire), *self._ack(ref)))
+            return Deferred()  # a parked entry behind a failed one stays where it is
+        decision = decide(read, claimed)
+        if isinstance(decision, Retry):
+            return decision.plus(self._park_head(decision, kind, ref, chat))
+        return decision.plus(self._ack(ref) if kind == "stream" else self._pop(chat))
 
     def _still_held(self, chat: str) -> bool:
         state = self._state
@@ -214,33 +205,34 @@ class _Ordering:
     def _parked(self, chat: str) -> str:
         return keys.partition_parked_key(self._state.partition, chat)
 
-    def _ack(self, item: Item, entry_id: str) -> None:
+    def _ack(self, entry_id: str) -> Writes:
         stream = keys.partition_stream_key(self._state.partition)
-        item.queue(None, ("XACK", stream, keys.DRAIN_GROUP, entry_id), {})
-        item.queue(None, ("XDEL", stream, entry_id), {})
+        return own_write("XACK", stream, keys.DRAIN_GROUP, entry_id), own_write("XDEL", stream, entry_id)
 
-    def _pop(self, item: Item, chat: str) -> None:
-        item.queue(None, ("LPOP", self._parked(chat)), {})
+    def _pop(self, chat: str) -> Writes:
         self._popped[chat] = self._popped.get(chat, 0) + 1
         if self._popped[chat] >= self._state.emptied.get(chat, 0):
-            item.queue(None, ("HDEL", keys.partition_held_key(self._state.partition), chat), {})
+            held = keys.partition_held_key(self._state.partition)
+            return own_write("LPOP", self._parked(chat)), own_write("HDEL", held, chat)
+        return (own_write("LPOP", self._parked(chat)),)
 
-    def _park_head(self, item: Item, kind: str, ref: str, chat: str) -> None:
-        assert item.retry_envelope is not None
-        wire = item.retry_envelope.encode()
+    def _park_head(self, retry: Retry, kind: str, ref: str, chat: str) -> Writes:
+        wire = retry.next_attempt.encode()
         if kind == "stream":
-            item.queue(None, ("RPUSH", self._parked(chat), wire), {})
-            self._ack(item, ref)
+            parked = (own_write("RPUSH", self._parked(chat), wire), *self._ack(ref))
         else:
-            item.queue(None, ("LSET", self._parked(chat), 0, wire), {})
-        not_before = self._state.now + (item.retry_in or 0.0)
-        item.queue(None, ("HSET", keys.partition_held_key(self._state.partition), chat, repr(not_before)), {})
+            parked = (own_write("LSET", self._parked(chat), 0, wire),)
+        not_before = self._state.now + retry.retry_in
         self._blocked.add(chat)
+        held = keys.partition_held_key(self._state.partition)
+        return (*parked, own_write("HSET", held, chat, repr(not_before)))
 
 
-def _chat_of(item: Item) -> str:
-    if isinstance(item.data, dict) and item.verdict is not None:
-        return partitions.chat_key(item.data)
-    if item.envelope.over_limit is not None:
+def _chat_of(read: Read) -> str:
+    if isinstance(read, Valid):
+        return partitions.chat_key(read.data)
+    if read.verdict is not None and isinstance(read.data, dict):
+        return partitions.chat_key(read.data)
+    if read.envelope.over_limit is not None:
         return ""
-    return partitions.chat_key_of_body(item.envelope.raw_body)
+    return partitions.chat_key_of_body(read.envelope.raw_body)

@@ -1,4 +1,4 @@
-"""After the commit: one metric and one log line per notification outcome (or retry).
+"""After the commit: one metric and one log line per notification outcome (or retry), one log line otherwise.
 
 Reporting can never fail a batch that already committed: a record that cannot be written is logged as such.
 """
@@ -12,70 +12,80 @@ from typing import Any
 from greenq.core.logs import fields
 from greenq.core.notification import id_instance, id_message, type_message
 from greenq.workers.body import body_preview
-from greenq.workers.items import Item
 from greenq.workers.metrics import WorkerMetrics
+from greenq.workers.results import AlreadyCommitted, Decided, Deferred, Retry, Settled, Valid
 
 log = logging.getLogger("greenq.worker")
 
 
 class Reporter:
-    """Counts and logs items after their batch committed."""
+    """Counts and logs notifications after their batch committed."""
 
     def __init__(self, metrics: WorkerMetrics) -> None:
         self._metrics = metrics
 
-    def report(self, item: Item) -> None:
+    def report(self, settled: Settled) -> None:
         try:
-            self._report(item)
+            self._report(settled)
         except Exception:
             log.exception(
-                "could not report a committed notification", extra=fields(**notification_ids(item.data))
+                "could not report a committed notification",
+                extra=fields(**notification_ids(settled.read.data)),
             )
 
-    def _report(self, item: Item) -> None:
-        if item.already_committed:
-            log.info(
-                "notification already committed by an earlier run of its job; skipped",
-                extra=fields(**notification_ids(item.data), request_id=item.envelope.request_id),
-            )
-            return
-        seconds = time.perf_counter() - item.started
-        if item.result is None:
-            self._report_retry(item)
-            return
-        outcome = item.result
-        self._metrics.count(item.type_webhook, outcome, seconds)
+    def _report(self, settled: Settled) -> None:
+        read = settled.read
+        match settled.decision:
+            case Decided() as decided:
+                self._report_outcome(settled, decided)
+            case Retry() as retry:
+                self._report_retry(settled, retry)
+            case Deferred():
+                log.info(
+                    "notification waits behind an earlier notification of its chat",
+                    extra=fields(**notification_ids(read.data), request_id=read.envelope.request_id),
+                )
+            case AlreadyCommitted():
+                log.info(
+                    "notification already committed by an earlier run of its job; skipped",
+                    extra=fields(**notification_ids(read.data), request_id=read.envelope.request_id),
+                )
+
+    def _report_outcome(self, settled: Settled, decided: Decided) -> None:
+        read, outcome = settled.read, decided.outcome
+        self._metrics.count(read.type_webhook, outcome, time.perf_counter() - read.started)
         if not log.isEnabledFor(outcome.log_level):
             return
         record: dict[str, Any] = {
-            **notification_ids(item.data),
-            "typeWebhook": item.type_webhook,
+            **notification_ids(read.data),
+            "typeWebhook": read.type_webhook,
             "outcome": outcome.value,
-            "request_id": item.envelope.request_id,
-            "received_at": item.envelope.received_at,
-            "source": item.envelope.source,
-            "attempt": item.envelope.attempt,
+            "request_id": read.envelope.request_id,
+            "received_at": read.envelope.received_at,
+            "source": read.envelope.source,
+            "attempt": read.envelope.attempt,
         }
-        if item.verdict is not None and item.verdict.type_message is not None:
-            record["typeMessage"] = item.verdict.type_message
-        if item.reasons:
-            record["errors"] = list(item.reasons)
-        record["notification"] = item.data if item.verdict is not None else body_preview(item.envelope)
+        if read.type_message is not None:
+            record["typeMessage"] = read.type_message
+        if decided.reasons:
+            record["errors"] = list(decided.reasons)
+        validated = isinstance(read, Valid) or read.verdict is not None
+        record["notification"] = read.data if validated else body_preview(read.envelope)
         log.log(outcome.log_level, f"notification {outcome.value}", extra=fields(**record))
 
-    def _report_retry(self, item: Item) -> None:
-        type_webhook = item.type_webhook
-        self._metrics.retries.labels(type_webhook=self._metrics.type_label(type_webhook)).inc()
+    def _report_retry(self, settled: Settled, retry: Retry) -> None:
+        read = settled.read
+        self._metrics.retries.labels(type_webhook=self._metrics.type_label(read.type_webhook)).inc()
         log.warning(
             "notification sent back for retry",
             extra=fields(
-                **notification_ids(item.data),
-                typeWebhook=type_webhook,
+                **notification_ids(read.data),
+                typeWebhook=read.type_webhook,
                 outcome="retrying",
-                attempt=item.envelope.attempt,
-                retry_in_seconds=item.retry_in,
-                errors=list(item.reasons),
-                request_id=item.envelope.request_id,
+                attempt=read.envelope.attempt,
+                retry_in_seconds=retry.retry_in,
+                errors=list(retry.reasons),
+                request_id=read.envelope.request_id,
             ),
         )
 

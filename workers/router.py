@@ -12,12 +12,15 @@ re-runs only the handlers that failed, by name.
 from __future__ import annotations
 
 import importlib
+import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from greenq.core.logs import fields
 from greenq.core.notification import Notification
+from greenq.workers import legacy
 from greenq.workers.context import HandlerContext
 
 Handler: TypeAlias = Callable[[Notification, HandlerContext], None]
@@ -159,7 +162,16 @@ class Router:
 
 
 def load_router(path: str) -> Router:
-    """The Router at ``module:attribute`` (the ``GREENQ_ROUTER`` setting)."""
+    """The Router at ``module:attribute`` (the ``GREENQ_ROUTER`` setting); a built-in router's path from
+    the previous release loads today's, with a warning that names it."""
+    current = legacy.ROUTERS.get(path)
+    if current is not None:
+        logging.getLogger("greenq.worker").warning(
+            f"GREENQ_ROUTER={path} is the previous release's name of a built-in router; loading {current}"
+            f" instead: set GREENQ_ROUTER={current}",
+            extra=fields(router=path, use=current),
+        )
+        path = current
     module_name, sep, attribute = path.partition(":")
     if not sep or not module_name or not attribute:
         raise RouterError(f"router path must look like 'package.module:router', got {path!r}")

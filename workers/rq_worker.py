@@ -1,5 +1,8 @@
 """greenq's RQ worker class: RQ's SimpleWorker with fast, bounded recovery of a killed worker's job.
 
+The worker owns the context its jobs run with (``greenq.workers.jobs.WorkerContext``: the processor and
+the partition drain) and hands it to each job it performs (``greenq.workers.rq_job.GreenqJob``).
+
 Stock RQ notices a job whose worker died only after the job timeout plus a minute, and looks for such jobs
 in a maintenance pass every ten minutes. Here a running job's heartbeat is refreshed by a thread every few
 seconds and expires ``abandoned_after`` seconds after the worker stops refreshing it; maintenance runs
@@ -22,15 +25,19 @@ from rq.utils import as_text
 from rq.worker import WorkerStatus
 
 from greenq.core.deadletters import RetentionSchedule
+from greenq.workers.jobs import WorkerContext
+from greenq.workers.rq_job import GreenqJob
 
 
 class GreenqWorker(SimpleWorker):
-    """SimpleWorker (jobs run in-process) plus a heartbeat thread and short maintenance cycles."""
+    """SimpleWorker (jobs run in-process, each given ``context``) plus a heartbeat thread and short
+    maintenance cycles."""
 
     def __init__(
         self,
         queues: list[Queue],
         *,
+        context: WorkerContext,
         abandoned_after: int,
         maintenance_interval: int,
         dead_letter_retention_days: int = 0,
@@ -39,7 +46,8 @@ class GreenqWorker(SimpleWorker):
     ) -> None:
         # An idle worker blocks in dequeue for worker_ttl - 15 s: wake up in time for maintenance.
         kwargs.setdefault("worker_ttl", max(30, maintenance_interval + 15))
-        super().__init__(queues, maintenance_interval=maintenance_interval, **kwargs)
+        super().__init__(queues, maintenance_interval=maintenance_interval, job_class=GreenqJob, **kwargs)
+        self.context = context
         self.abandoned_after = abandoned_after
         self.stop_requested = False
         self._retention = RetentionSchedule(dead_letter_retention_days)
@@ -72,6 +80,12 @@ class GreenqWorker(SimpleWorker):
         """
         _forget_dead_executions(job)
         super().handle_job_success(job, queue, started_job_registry, execution)
+
+    def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
+        """RQ's perform_job, with this worker's context handed to the job (its function's first argument)."""
+        if isinstance(job, GreenqJob):  # always: this worker dequeues GreenqJobs
+            job.context = self.context
+        return bool(super().perform_job(job, queue, execution))
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         """Run the job in this process while a thread keeps its heartbeat fresh."""

@@ -19,8 +19,8 @@ from greenq.core.contract import SERIALIZER, notification_queue
 from greenq.core.logs import fields
 from greenq.core.redis_conn import connect
 from greenq.core.settings import WorkerSettings
-from greenq.workers import jobs
 from greenq.workers.drain import PartitionDrain
+from greenq.workers.jobs import WorkerContext
 from greenq.workers.metrics import RedisStateCollector, WorkerMetrics
 from greenq.workers.processing import Processor
 from greenq.workers.redis_outage import RedisOutage
@@ -33,42 +33,49 @@ log = logging.getLogger("greenq.worker")
 
 @dataclass(frozen=True)
 class WorkerRuntime:
-    """A ready-to-run worker and the registry its metrics live in."""
+    """A ready-to-run worker, the context it hands its jobs, and the registry its metrics live in."""
 
     worker: GreenqWorker
-    processor: Processor
+    context: WorkerContext
     registry: CollectorRegistry
     redis: Redis
+
+    @property
+    def processor(self) -> Processor:
+        return self.context.processor
 
 
 def build_runtime(
     settings: WorkerSettings, connection: Redis | None = None, name: str | None = None
 ) -> WorkerRuntime:
-    """Compile schemas, load the router, bind the processor for this process's jobs."""
+    """Compile schemas, load the router, build the processor the worker hands to its jobs."""
     redis = connection or connect(settings.require_redis_url(), settings.redis_socket_timeout)
     validator = NotificationValidator()
     registry = CollectorRegistry()
     metrics = WorkerMetrics.create(registry, validator.known_webhook_types)
     registry.register(RedisStateCollector(redis, partition_count=settings.ordered_partitions))
     processor = Processor(settings, redis, load_router(settings.router), validator, metrics)
-    drain = PartitionDrain(processor, redis, settings.partitions)
-    jobs.bind(processor, drain)
-    worker = _make_worker(settings, redis, name, drain if settings.ordering == "partitioned" else None)
-    return WorkerRuntime(worker=worker, processor=processor, registry=registry, redis=redis)
+    context = WorkerContext(processor, PartitionDrain(processor, redis, settings.partitions))
+    worker = make_worker(settings, redis, context, name)
+    return WorkerRuntime(worker=worker, context=context, registry=registry, redis=redis)
 
 
-def _make_worker(
-    settings: WorkerSettings, redis: Redis, name: str | None, drain: PartitionDrain | None = None
+def make_worker(
+    settings: WorkerSettings, redis: Redis, context: WorkerContext, name: str | None = None
 ) -> GreenqWorker:
+    """An RQ worker on greenq's queue that runs each job with ``context``."""
+    queue = notification_queue(redis)
+    ordered = settings.ordering == "partitioned"
     return GreenqWorker(
-        [notification_queue(redis)],
+        [queue],
+        context=context,
         connection=redis,
         serializer=SERIALIZER,
         name=name,
         abandoned_after=settings.abandoned_job_seconds,
         maintenance_interval=settings.maintenance_interval_seconds,
         dead_letter_retention_days=settings.dead_letter_retention_days,
-        sweep=drain.sweep if drain is not None else None,
+        sweep=context.drain.sweep if ordered else None,
     )
 
 
@@ -109,5 +116,4 @@ def run_worker(settings: WorkerSettings, burst: bool = False, name: str | None =
             return worked
         outage.failed(error)
         outage.wait(runtime.redis)
-        drain = jobs.bound_drain() if settings.ordering == "partitioned" else None
-        runtime = replace(runtime, worker=_make_worker(settings, runtime.redis, None, drain))
+        runtime = replace(runtime, worker=make_worker(settings, runtime.redis, runtime.context))
