@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import base64
 import logging
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -29,15 +25,14 @@ from greenq.local.redis_server import LocalRedis
 from greenq.workers.context import HandlerContext
 from greenq.workers.router import Router
 from tests.conftest import SAMPLES_DIR, DrainFn, load_sample, mutate
-from tests.memory_limit import full_redis
-from tests.ops_support import TEXT, Cli, Result, cli, letter
-from tests.test_pipeline import outcome_counts
+from tests.support.full_redis import full_redis
+from tests.support.metrics import outcome_counts
+from tests.support.ops_cli import TEXT, Cli, Result, letter
+from tests.support.processes import run_greenq, subprocess_env
 
-REPO = Path(__file__).resolve().parent.parent
 TEXT_ID = "F7AEC1B7086ECDC7E6E45923F5EDB825"
 STATUS = (SAMPLES_DIR / "outgoingMessageStatus__sent-sendByApi.json").read_text()
 
-__all__ = ["cli"]  # a fixture
 
 # GREENQ_ROUTER targets: the same handler name broken, then fixed.
 broken_router = Router()
@@ -378,19 +373,7 @@ def test_purge_with_yes_by_id_and_everything(cli: Cli, redis_conn: Redis) -> Non
 
 def test_purge_refusal_through_the_real_command(redis_server: LocalRedis, redis_conn: Redis) -> None:
     DeadLetterStore(redis_conn).add(letter())
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GREENQ_")}
-    env["GREENQ_REDIS_URL"] = redis_server.url
-
-    result = subprocess.run(
-        [sys.executable, "-m", "greenq", "dlq", "purge", "--all"],
-        env=env,
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_greenq(["dlq", "purge", "--all"], subprocess_env(redis_server))
 
     assert result.returncode == 2, result.stderr
     assert "refusing to delete ALL 1 dead letters" in result.stderr
@@ -459,18 +442,9 @@ def test_trim_command_uses_the_setting_or_an_override(
 
 def test_trim_command_logs_the_count_as_json(redis_server: LocalRedis, redis_conn: Redis) -> None:
     add_at(redis_conn, datetime.now(UTC) - timedelta(days=3), letter())
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GREENQ_")}
-    env.update(GREENQ_REDIS_URL=redis_server.url, GREENQ_DEAD_LETTER_RETENTION_DAYS="2")
+    env = subprocess_env(redis_server, GREENQ_DEAD_LETTER_RETENTION_DAYS="2")
 
-    result = subprocess.run(
-        [sys.executable, "-m", "greenq", "dlq", "trim"],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_greenq(["dlq", "trim"], env)
 
     assert result.returncode == 0, result.stderr
     assert result.stdout == "trimmed 1 (older than 2 days)\n"

@@ -51,10 +51,10 @@ from greenq.ingress.client_ip import ClientAddressPolicy, IPNetwork
 from greenq.ingress.errors import Forbidden
 from greenq.local.redis_server import LocalRedis
 from tests.conftest import OTHER_TOKEN, SAMPLES_DIR, TOKEN
-from tests.ingress_process import running_ingress
-from tests.test_processes import env_for
+from tests.support.ingress import running_ingress
+from tests.support.processes import env_for
+from tests.support.raw_http import exchange, status_of
 
-REPO = Path(__file__).resolve().parent.parent
 WEBHOOK: Final = "/green-api/webhook/"
 ALLOWED_STATUSES: Final = frozenset({200, 400, 401, 403, 404, 405, 413})
 SMALL_LIMIT: Final = 4096
@@ -507,26 +507,6 @@ def real_ingress(redis_server: LocalRedis, tmp_path_factory: pytest.TempPathFact
 
 
 REQUEST_HEAD: Final = f"POST {WEBHOOK} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {TOKEN}\r\n".encode()
-
-
-def exchange(port: int, data: bytes, half_close: bool = False) -> bytes:
-    """Send raw bytes, return the first response's bytes (b"" when the server just closed)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(data)
-        if half_close:
-            sock.shutdown(socket.SHUT_WR)
-        received = b""
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and b"\r\n\r\n" not in received:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            received += chunk
-        return received
-
-
-def status_of(response: bytes) -> int | None:
-    return int(response.split(b" ", 2)[1]) if response.startswith(b"HTTP/1.1 ") else None
 
 
 BROKEN_FRAMING: Final = [
