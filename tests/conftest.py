@@ -29,6 +29,9 @@ settings.register_profile("ci", derandomize=True, database=None, deadline=None)
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
+#: Fixtures more than one test module uses, defined beside their helpers in tests/support/.
+pytest_plugins = ["tests.support.simulator", "tests.support.ops_cli", "tests.support.pull_pipeline"]
+
 SAMPLES_DIR = Path(__file__).parent / "samples"
 TOKEN = "t0ken-for-tests-7f3a9c"
 OTHER_TOKEN = "another-instance-token-55b1"

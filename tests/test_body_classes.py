@@ -26,8 +26,8 @@ from greenq.local.nginx_server import LocalNginx, find_nginx
 from greenq.local.procs import free_port
 from greenq.local.redis_server import LocalRedis
 from tests.conftest import TOKEN, DrainFn
-from tests.ingress_process import running_ingress
-from tests.test_processes import env_for
+from tests.support.ingress import running_ingress
+from tests.support.processes import env_for
 
 WEBHOOK: Final = "/green-api/webhook/"
 LIMIT: Final = 4096

@@ -6,8 +6,6 @@ server exactly as a proxy would send them.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,9 +17,9 @@ from rq import Queue
 from greenq.local.procs import free_port
 from greenq.local.redis_server import LocalRedis
 from tests.conftest import TOKEN
-from tests.ingress_process import REPO, running_ingress
-from tests.test_hostile import exchange, status_of
-from tests.test_processes import env_for
+from tests.support.ingress import running_ingress
+from tests.support.processes import env_for, run_greenq
+from tests.support.raw_http import exchange, status_of
 
 GREEN_API_IP: Final = "51.250.84.44"
 OUTSIDER_IP: Final = "198.51.100.9"
@@ -112,16 +110,9 @@ def test_defect10_a_non_ascii_token_is_refused_at_start_up_without_echoing_it(
     secret = "pässwörd-never-matches-ßecret"
     env = env_for(redis_server, GREENQ_TOKENS=f"tenant={secret}")
 
-    done = subprocess.run(
-        [sys.executable, "-m", "greenq", "ingress", "--port", str(free_port())],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        check=False,
-        timeout=60,
-    )
+    done = run_greenq(["ingress", "--port", str(free_port())], env)
 
-    errors = done.stderr.decode()
+    errors = done.stderr
     assert done.returncode == 2
     assert "token 'tenant'" in errors
     assert "printable ASCII" in errors

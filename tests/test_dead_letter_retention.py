@@ -12,9 +12,8 @@ from redis import Redis
 
 from greenq.core.deadletters import DeadLetterStore, RetentionSchedule, trim_dead_letters
 from greenq.local.redis_server import LocalRedis
-from tests.ops_support import Cli, add_at, cli, letter, run_greenq
-
-__all__ = ["cli"]  # a fixture
+from tests.support.ops_cli import Cli, add_at, letter
+from tests.support.processes import run_greenq
 
 
 @pytest.fixture
@@ -79,7 +78,7 @@ def test_trim_command_logs_the_count_as_json(redis_server: LocalRedis, redis_con
     env = {k: v for k, v in os.environ.items() if not k.startswith("GREENQ_")}
     env.update(GREENQ_REDIS_URL=redis_server.url, GREENQ_DEAD_LETTER_RETENTION_DAYS="2")
 
-    result = run_greenq("dlq", "trim", env=env)
+    result = run_greenq(["dlq", "trim"], env)
 
     assert result.returncode == 0, result.stderr
     assert result.stdout == "trimmed 1 (older than 2 days)\n"

@@ -17,7 +17,7 @@ from greenq.core.deadletters import (
 )
 from greenq.core.deadletters.store import DELETE_CHUNK
 from greenq.core.outcomes import Outcome
-from tests.ops_support import letter
+from tests.support.ops_cli import letter
 
 
 def test_scan_pages_through_everything_and_ignores_entries_added_meanwhile(redis_conn: Redis) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import os
-import subprocess
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -17,11 +15,11 @@ from greenq.core.deadletters import DeadLetter, DeadLetterStore, UnreadableDeadL
 from greenq.core.outcomes import Outcome
 from greenq.local.redis_server import LocalRedis
 from tests.conftest import SAMPLES_DIR, DrainFn, load_sample, mutate
-from tests.ops_support import Cli, Result, add_at, cli, enqueue, letter, run_greenq
+from tests.support.ops_cli import Cli, Result, add_at, enqueue, letter
+from tests.support.processes import run_greenq, subprocess_env
 
+TEXT_ID = "F7AEC1B7086ECDC7E6E45923F5EDB825"
 STATUS = (SAMPLES_DIR / "outgoingMessageStatus__sent-sendByApi.json").read_text()
-
-__all__ = ["cli"]  # a fixture
 
 
 @pytest.fixture
@@ -220,10 +218,7 @@ def test_purge_with_yes_by_id_and_everything(cli: Cli, redis_conn: Redis) -> Non
 
 def test_purge_refusal_through_the_real_command(redis_server: LocalRedis, redis_conn: Redis) -> None:
     DeadLetterStore(redis_conn).add(letter())
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GREENQ_")}
-    env["GREENQ_REDIS_URL"] = redis_server.url
-
-    result = run_greenq("dlq", "purge", "--all", env=env, stdin=subprocess.DEVNULL)
+    result = run_greenq(["dlq", "purge", "--all"], subprocess_env(redis_server))
 
     assert result.returncode == 2, result.stderr
     assert "refusing to delete ALL 1 dead letters" in result.stderr

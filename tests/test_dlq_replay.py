@@ -11,14 +11,12 @@ from greenq.core.contract import Envelope, NotificationQueue
 from greenq.core.deadletters import DeadLetterStore
 from greenq.core.outcomes import Outcome
 from tests.conftest import DrainFn, load_sample, mutate
-from tests.memory_limit import full_redis
-from tests.ops_support import TEXT, Cli, cli, enqueue, letter
+from tests.support.full_redis import full_redis
+from tests.support.metrics import outcome_counts
+from tests.support.ops_cli import TEXT, Cli, enqueue, letter
 from tests.support.sink_routers import fixed_calls
-from tests.test_pipeline import outcome_counts
 
 TEXT_ID = "F7AEC1B7086ECDC7E6E45923F5EDB825"
-
-__all__ = ["cli"]  # a fixture
 
 
 @pytest.fixture(autouse=True)

@@ -24,9 +24,7 @@ from greenq.workers.jobs import WorkerContext
 from greenq.workers.metrics import RedisStateCollector
 from greenq.workers.runner import build_runtime, make_worker
 from tests.conftest import DrainFn, load_sample
-from tests.ops_support import Cli, cli
-
-__all__ = ["cli"]  # a fixture
+from tests.support.ops_cli import Cli
 
 TEXT = load_sample("incomingMessageReceived__textMessage.json")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,15 +21,13 @@ import orjson
 import pytest
 from redis import Redis
 
-from greenq.core import keys
 from greenq.core.contract import Envelope, NotificationQueue, notification_queue
 from greenq.local.procs import free_port, stop_process, wait_for_port
 from greenq.local.redis_server import LocalRedis
 from tests.conftest import TOKEN, load_sample
-from tests.fault_routers import BLOCK_KEY, SEEN_STREAM
-from tests.support.processes import poll
-from tests.test_processes import REPO, env_for
-from tests.test_topology_e2e import distinct_bodies
+from tests.support.local_pipeline import distinct_bodies, stream_ids
+from tests.support.processes import env_for, kill_group, poll, start
+from tests.support.routers import BLOCK_KEY, SEEN_STREAM
 
 ABANDONED_AFTER = 5
 MAINTENANCE = 2
@@ -44,24 +41,14 @@ def seen_ids(redis: Redis) -> list[str]:
 def start_worker(redis_server: LocalRedis, name: str, **env: str) -> subprocess.Popen[bytes]:
     environment = env_for(
         redis_server,
-        GREENQ_ROUTER="tests.fault_routers:blocking_router",
+        GREENQ_ROUTER="tests.support.routers:blocking_router",
         GREENQ_ABANDONED_JOB_SECONDS=str(ABANDONED_AFTER),
         GREENQ_MAINTENANCE_INTERVAL_SECONDS=str(MAINTENANCE),
         GREENQ_METRICS_PORT="0",
         **env,
     )
     # Own process group: a kill takes the worker and its RQ scheduler child, like a container stop.
-    return subprocess.Popen(
-        [sys.executable, "-m", "greenq", "worker", "--name", name],
-        env=environment,
-        cwd=REPO,
-        start_new_session=True,
-    )
-
-
-def kill_group(process: subprocess.Popen[bytes], sig: int) -> None:
-    os.killpg(process.pid, sig)
-    process.wait(30)
+    return start(["worker", "--name", name], environment)
 
 
 def batch_of(count: int) -> list[Envelope]:
@@ -139,18 +126,8 @@ def test_redis_killed_under_load_loses_nothing_that_was_answered_200(
         GREENQ_METRICS_PORT="0",
         GREENQ_REDIS_SOCKET_TIMEOUT="2",
     )
-    ingress = subprocess.Popen(
-        [sys.executable, "-m", "greenq", "ingress", "--port", str(port)],
-        env=env,
-        cwd=REPO,
-        start_new_session=True,
-    )
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "greenq", "worker", "--name", "survivor"],
-        env=env,
-        cwd=REPO,
-        start_new_session=True,
-    )
+    ingress = start(["ingress", "--port", str(port)], env)
+    worker = start(["worker", "--name", "survivor"], env)
     url = f"http://127.0.0.1:{port}"
     accepted: set[str] = set()
     statuses: dict[int, int] = {}
@@ -207,11 +184,3 @@ def test_redis_killed_under_load_loses_nothing_that_was_answered_200(
     assert len(processed) == len(set(processed)), report  # and nothing processed twice
     assert statuses.get(200, 0) > 1000, report
     print(f"redis-kill: {report}")
-
-
-def stream_ids(redis: Redis) -> list[str]:
-    ids: list[str] = []
-    for stream in cast(list[bytes], redis.keys(f"{keys.EVENT_STREAM_PREFIX}*")):
-        entries = cast(list[tuple[bytes, dict[bytes, bytes]]], redis.xrange(stream))
-        ids.extend(fields[b"id_message"].decode() for _, fields in entries)
-    return ids

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pytest
 from redis.asyncio import Redis as AsyncRedis
@@ -12,9 +13,10 @@ from rq import Queue
 from greenq.core.contract import Envelope
 from greenq.ingress.enqueue import Enqueuer, Stored
 from greenq.ingress.errors import Unavailable
-from greenq.ingress.group_commit import GroupCommitter
+from greenq.ingress.group_commit import GroupCommitter, WriteBatch
 from greenq.local.procs import free_port
 from greenq.local.redis_server import LocalRedis
+from tests.support.redis_proxy import Fault, RedisProxy
 
 
 def stored_request_ids(queue: Queue) -> list[str]:
@@ -50,30 +52,33 @@ def test_concurrent_requests_share_writes_in_arrival_order(redis_server: LocalRe
     assert max(len(job.args[0]) for job in queue.get_jobs()) == 64
 
 
-def test_a_request_is_answered_only_after_its_write(redis_server: LocalRedis, queue: Queue) -> None:
-    async def scenario() -> tuple[bool, int]:
-        release = asyncio.Event()
-        async with AsyncRedis.from_url(redis_server.url) as redis:
-            real = Enqueuer(redis).enqueue
+def test_a_request_is_answered_only_after_redis_acknowledged_its_write(
+    redis_server: LocalRedis, queue: Queue
+) -> None:
+    """Redis has executed the write but its reply is held back (the proxy): the request must still wait."""
+    proxy = RedisProxy("127.0.0.1", redis_server.port)
+    exec_reply = proxy.add(Fault("EXEC", "pause"))
 
-            async def slow_write(batch: Sequence[Envelope]) -> Stored:
-                await release.wait()
-                return await real(batch)
-
-            committer = GroupCommitter(slow_write, max_delay=0)
+    async def scenario() -> tuple[bool, int, str]:
+        async with AsyncRedis.from_url(proxy.url(redis_server.password)) as redis:
+            committer = GroupCommitter(Enqueuer(redis).enqueue, max_delay=0)
             await committer.start()
             pending = asyncio.ensure_future(committer.submit(envelope()))
-            await asyncio.sleep(0.05)
-            answered_before_write = pending.done()
-            release.set()
-            await pending
+            assert await asyncio.to_thread(exec_reply.fired.wait, 30), "the write never reached Redis"
+            answered_while_held, stored_while_held = pending.done(), queue.count
+            exec_reply.release()
+            job_id = await pending
             await committer.stop()
-        return answered_before_write, queue.count
+        return answered_while_held, stored_while_held, job_id
 
-    answered_before_write, stored = asyncio.run(scenario())
+    try:
+        answered_while_held, stored_while_held, job_id = asyncio.run(scenario())
+    finally:
+        proxy.close()
 
-    assert not answered_before_write
-    assert stored == 1
+    assert stored_while_held == 1  # the job was in Redis...
+    assert not answered_while_held  # ...and the request still waited for Redis's reply
+    assert queue.get_job_ids() == [job_id]
 
 
 def test_failed_write_refuses_every_request_in_the_batch() -> None:
@@ -110,30 +115,69 @@ def test_stop_writes_what_is_pending_then_refuses_new_work(redis_server: LocalRe
     assert len(stored_request_ids(queue)) == 3
 
 
-@pytest.mark.parametrize(("backlog_delay", "expected_jobs"), [(0.0, 3 + 1 + 9), (0.5, 3 + 1 + 1)])
-def test_a_backlog_makes_the_committer_gather_bigger_batches(
-    redis_server: LocalRedis, queue: Queue, backlog_delay: float, expected_jobs: int
+@dataclass
+class CountedWrites:
+    """The real write, counting the writes the committer has started (counted before the first await)."""
+
+    write: WriteBatch
+    started: int = 0
+
+    async def __call__(self, batch: Sequence[Envelope]) -> Stored:
+        self.started += 1
+        return await self.write(batch)
+
+
+def test_with_a_backlog_trickling_requests_wait_for_each_other_in_one_job(
+    redis_server: LocalRedis, queue: Queue
 ) -> None:
-    """With workers behind (3 jobs waiting), trickling requests wait for each other and share one job."""
+    """With workers behind (3 jobs waiting), the committer lingers for company instead of writing each
+    request alone. Each request is followed by a Redis round trip, during which a committer that did not
+    linger would start writing it; the only write starts when the ninth request fills the batch."""
+
+    async def scenario() -> tuple[list[int], int]:
+        async with AsyncRedis.from_url(redis_server.url) as redis:
+            writes = CountedWrites(Enqueuer(redis).enqueue)
+            for n in range(3):
+                await Enqueuer(redis).enqueue([envelope(n)])
+            committer = GroupCommitter(writes, max_delay=0, max_batch=9, backlog_delay=60)
+            await committer.start()
+            await committer.submit(envelope(100))  # written at once (no backlog known yet); sees 4 jobs
+            started, trickle = [], []
+            for n in range(9):
+                trickle.append(asyncio.ensure_future(committer.submit(envelope(n))))
+                if n < 8:  # the ninth fills the batch: its write starts now
+                    await redis.ping()
+                    started.append(writes.started)
+            await asyncio.gather(*trickle)
+            await committer.stop()
+            return started, writes.started
+
+    started, writes = asyncio.run(scenario())
+
+    assert started == [1] * 8  # still only the write before the backlog was known: the rest wait for company
+    assert writes == 2
+    assert queue.count == 3 + 1 + 1
+    assert stored_request_ids(queue)[-9:] == [envelope(n).request_id for n in range(9)]
+
+
+def test_without_a_backlog_a_request_is_written_at_once(redis_server: LocalRedis, queue: Queue) -> None:
+    """An empty queue, then one holding only our own job: no backlog, so no lingering (60 s if it did)."""
 
     async def scenario() -> None:
         async with AsyncRedis.from_url(redis_server.url) as redis:
-            enqueue = Enqueuer(redis).enqueue
-            for n in range(3):
-                await enqueue([envelope(n)])
-            committer = GroupCommitter(enqueue, max_delay=0, backlog_delay=backlog_delay)
+            writes = CountedWrites(Enqueuer(redis).enqueue)
+            committer = GroupCommitter(writes, max_delay=0, max_batch=9, backlog_delay=60)
             await committer.start()
-            await committer.submit(envelope())  # learns the queue depth
-            trickle = []
-            for n in range(9):
-                trickle.append(asyncio.ensure_future(committer.submit(envelope(n))))
-                await asyncio.sleep(0.01)
-            await asyncio.gather(*trickle)
+            for n in range(2):
+                pending = asyncio.ensure_future(committer.submit(envelope(n)))
+                await redis.ping()
+                assert writes.started == n + 1, "the committer lingers without a backlog"
+                await pending
             await committer.stop()
 
     asyncio.run(scenario())
 
-    assert queue.count == expected_jobs
+    assert queue.count == 2
 
 
 def test_the_stored_job_is_exactly_what_rq_writes(redis_server: LocalRedis, queue: Queue) -> None:

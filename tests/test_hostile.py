@@ -39,7 +39,8 @@ from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import content_type_conformance, negative_data_rejection
 from starlette.testclient import TestClient
 
-from greenq.core.contract import Envelope, notification_queue
+from greenq.core import keys
+from greenq.core.contract import Envelope
 from greenq.core.settings import (
     DEFAULT_BODY_CAP_BYTES,
     DEFAULT_MAX_BODY_BYTES,
@@ -51,10 +52,11 @@ from greenq.ingress.client_ip import ClientAddressPolicy, IPNetwork
 from greenq.ingress.errors import Forbidden
 from greenq.local.redis_server import LocalRedis
 from tests.conftest import OTHER_TOKEN, SAMPLES_DIR, TOKEN
-from tests.ingress_process import running_ingress
-from tests.test_processes import env_for
+from tests.support.ingress import running_ingress
+from tests.support.metrics import scrape
+from tests.support.processes import env_for
+from tests.support.raw_http import exchange, status_of
 
-REPO = Path(__file__).resolve().parent.parent
 WEBHOOK: Final = "/green-api/webhook/"
 ALLOWED_STATUSES: Final = frozenset({200, 400, 401, 403, 404, 405, 413})
 SMALL_LIMIT: Final = 4096
@@ -509,26 +511,6 @@ def real_ingress(redis_server: LocalRedis, tmp_path_factory: pytest.TempPathFact
 REQUEST_HEAD: Final = f"POST {WEBHOOK} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {TOKEN}\r\n".encode()
 
 
-def exchange(port: int, data: bytes, half_close: bool = False) -> bytes:
-    """Send raw bytes, return the first response's bytes (b"" when the server just closed)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(data)
-        if half_close:
-            sock.shutdown(socket.SHUT_WR)
-        received = b""
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and b"\r\n\r\n" not in received:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            received += chunk
-        return received
-
-
-def status_of(response: bytes) -> int | None:
-    return int(response.split(b" ", 2)[1]) if response.startswith(b"HTTP/1.1 ") else None
-
-
 BROKEN_FRAMING: Final = [
     ("Content-Length not a number", REQUEST_HEAD + b"Content-Length: abc\r\n\r\n{}"),
     ("two different Content-Lengths", REQUEST_HEAD + b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}"),
@@ -647,16 +629,19 @@ def run_schemathesis(
     headers: dict[str, str] | None,
     mode: GenerationMode,
     kind: str,
-) -> None:
-    """Every operation of the live ingress's OpenAPI document, fuzzed by schemathesis."""
+) -> Counter[str]:
+    """Every operation of the live ingress's OpenAPI document, fuzzed by schemathesis; how many requests
+    went to each path. Without ``headers``, schemathesis generates the Authorization header."""
     schema = schemathesis.openapi.from_url(f"{real_ingress.url}/openapi.json")
     session = requests.Session()
+    calls: Counter[str] = Counter()
     for result in schema.get_all_operations():
         assert isinstance(result, Ok), result
         operation = result.ok()
         if mode is GenerationMode.NEGATIVE and operation.path != WEBHOOK:
             continue  # the GET endpoints take no input, so there is nothing to negate
-        fuzz_operation(operation, redis_conn, session, headers, mode, kind)
+        calls[operation.path] += fuzz_operation(operation, redis_conn, session, headers, mode, kind)
+    return calls
 
 
 def fuzz_operation(
@@ -666,33 +651,54 @@ def fuzz_operation(
     headers: dict[str, str] | None,
     mode: GenerationMode,
     kind: str,
-) -> None:
-    """Schemathesis's checks plus ours: no 5xx but the documented 503, one stored job iff 200."""
-    queue_key = notification_queue(redis_conn).key
+) -> int:
+    """Schemathesis's checks plus ours: no 5xx but the documented 503, one stored job iff 200, and a webhook
+    request without the valid token refused 401 with nothing stored. Returns how many requests it sent."""
+    queue_key = Queue(keys.QUEUE_NAME, connection=redis_conn).key
     # /metrics is documented as JSON (a known defect, see test_metrics_content_type_is_documented).
     excluded: list[Check] = [content_type_conformance] if operation.path == "/metrics" else []
     if operation.path == WEBHOOK:
         # By design: an authenticated body that is not an object is stored (200), never refused, because a
         # refusal stalls the GREEN API instance; the workers dead-letter it (tests/test_body_classes.py).
         excluded.append(negative_data_rejection)
+    sent = 0
 
     @SCHEMATHESIS
     @given(case=operation.as_strategy(generation_mode=mode, headers=headers))
     def call(case: Any) -> None:
+        nonlocal sent
         before = redis_conn.llen(queue_key)
         response = case.call(session=session)
         stored = redis_conn.llen(queue_key) - before
+        sent += 1
         record(kind, response.status_code, stored)
         documented_503 = response.status_code == 503 and case.path == WEBHOOK
         assert response.status_code < 500 or documented_503, response.text[:300]
         assert stored == (1 if response.status_code == 200 and case.method == "POST" else 0)
+        if headers is None and case.path == WEBHOOK:  # a generated token is never the valid one
+            assert (response.status_code, stored) == (401, 0), (case.headers, response.text[:300])
+            assert response.json()["status"] == "refused"
         case.validate_response(response, excluded_checks=excluded)
 
     call()
+    return sent
+
+
+def unauthorized_refusals(real_ingress: RealIngress) -> float:
+    """The ingress's own count of requests it refused for their token."""
+    return scrape(f"{real_ingress.url}/metrics", 'greenq_ingress_requests_total{outcome="unauthorized"}')
 
 
 def test_schemathesis_without_a_valid_token(real_ingress: RealIngress, redis_conn: Redis) -> None:
-    run_schemathesis(real_ingress, redis_conn, None, GenerationMode.POSITIVE, "schemathesis, generated token")
+    refused_before = unauthorized_refusals(real_ingress)
+
+    calls = run_schemathesis(
+        real_ingress, redis_conn, None, GenerationMode.POSITIVE, "schemathesis, generated token"
+    )
+
+    assert calls[WEBHOOK] > 0, calls
+    assert redis_conn.llen(Queue(keys.QUEUE_NAME, connection=redis_conn).key) == 0
+    assert unauthorized_refusals(real_ingress) - refused_before == calls[WEBHOOK]  # each one counted
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)

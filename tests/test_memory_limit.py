@@ -29,13 +29,12 @@ from greenq.local.up import UpOptions
 from greenq.workers.metrics import RedisStateCollector
 from greenq.workers.redis_outage import RedisOutage
 from tests.conftest import TOKEN, DrainFn, load_sample
-from tests.fault_routers import BLOCK_KEY, SEEN_STREAM
-from tests.ingress_process import REPO, running_ingress
-from tests.memory_limit import full_redis
-from tests.ops_support import letter
-from tests.support.processes import poll
-from tests.test_hostile import exchange, status_of
-from tests.test_processes import env_for
+from tests.support.full_redis import full_redis
+from tests.support.ingress import running_ingress
+from tests.support.ops_cli import letter
+from tests.support.processes import REPO, env_for, poll, run_greenq
+from tests.support.raw_http import exchange, status_of
+from tests.support.routers import BLOCK_KEY, SEEN_STREAM
 
 TEXT: Final = load_sample("incomingMessageReceived__textMessage.json")
 #: Log lines a worker may write over a whole outage: start-up, "lost Redis", RQ's own error report.
@@ -144,7 +143,7 @@ def test_defect5_a_job_stuck_in_wip_resumes_when_memory_is_freed(
         start_worker(
             redis_server,
             worker_log,
-            GREENQ_ROUTER="tests.fault_routers:blocking_router",
+            GREENQ_ROUTER="tests.support.routers:blocking_router",
             GREENQ_ABANDONED_JOB_SECONDS="5",
             GREENQ_MAINTENANCE_INTERVAL_SECONDS="1",
         )
@@ -173,14 +172,7 @@ def test_status_and_worker_metrics_read_while_redis_is_full(
     # A worker that died without unregistering: reading the workers removes it (SREM works when full).
     redis_conn.sadd(keys.WORKERS_SET, "rq:worker:gone")
     with full_redis(redis_conn):
-        status = subprocess.run(
-            [sys.executable, "-m", "greenq", "status", "--json"],
-            env=env_for(redis_server),
-            cwd=REPO,
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
+        status = run_greenq(["status", "--json"], env_for(redis_server))
         gauges = {
             sample.name: sample.value
             for family in RedisStateCollector(redis_conn).collect()

@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from greenq.core.settings import UP_ENV_FILE
 from greenq.ingress.enqueue import RecorderMisuse, recording_client
+from tests.support.processes import clean_env, run_greenq
 
 
 def greenq_in(folder: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """``greenq ARGS`` run from ``folder`` with no GREENQ_* variable but ``env``."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("GREENQ_")}
-    return subprocess.run(
-        [sys.executable, "-m", "greenq", *args],
-        cwd=folder,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_greenq(args, clean_env(**env), cwd=folder)
 
 
 def test_the_ingress_recording_client_refuses_to_connect() -> None:

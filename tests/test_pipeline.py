@@ -16,13 +16,12 @@ from greenq.core import keys
 from greenq.core.contract import Envelope, NotificationQueue, notification_queue
 from greenq.core.deadletters.store import DeadLetterStore
 from greenq.core.logs import JsonFormatter
-from greenq.core.notification import Notification
 from greenq.core.outcomes import Outcome
 from greenq.core.settings import IngressSettings
 from greenq.ingress.app import create_app
-from greenq.workers.context import HandlerContext
-from greenq.workers.router import Router
 from tests.conftest import TOKEN, DrainFn, load_sample, mutate, sample_paths
+from tests.support.metrics import outcome_counts
+from tests.support.routers import calls
 
 WEBHOOK = "/green-api/webhook/"
 
@@ -39,37 +38,9 @@ def post(client: TestClient, body: bytes | dict[str, Any]) -> None:
     assert response.status_code == 200, response.text
 
 
-def outcome_counts(runtime_registry: Any) -> dict[tuple[str, str], float]:
-    counts: dict[tuple[str, str], float] = {}
-    for family in runtime_registry.collect():
-        if family.name == "greenq_notifications":
-            for sample in family.samples:
-                if sample.name == "greenq_notifications_total":
-                    key = (sample.labels["type_webhook"], sample.labels["outcome"])
-                    counts[key] = counts.get(key, 0) + sample.value
-    return counts
-
-
 def expected_type(path: Path) -> str:
     stem = path.stem.split("__")[0]
     return "incomingMessageReceived" if stem == "receiveNotification-response" else stem
-
-
-# Routers used as GREENQ_ROUTER by the tests below (module:attribute paths).
-empty_router = Router()
-calls: list[str] = []
-flaky_router = Router()
-
-
-@flaky_router.on(name="always-ok")
-def always_ok(notification: Notification, ctx: HandlerContext) -> None:
-    calls.append(f"ok:{notification.id_message}")
-
-
-@flaky_router.on("incomingMessageReceived", type_message="textMessage", name="always-broken")
-def always_broken(notification: Notification, ctx: HandlerContext) -> None:
-    calls.append(f"broken:{notification.id_message}")
-    raise RuntimeError("downstream is down")
 
 
 @pytest.mark.parametrize("path", sample_paths(), ids=lambda p: p.stem)
@@ -94,7 +65,7 @@ def test_samples_without_a_handler_end_unhandled(client: TestClient, drain: Drai
         post(client, path.read_bytes())
 
     # Two samples are the same documented notification (plain and pull-wrapped): keep both countable.
-    runtime = drain(router="tests.test_pipeline:empty_router", dedup_window_seconds=0)
+    runtime = drain(router="tests.support.routers:empty_router", dedup_window_seconds=0)
 
     counts = outcome_counts(runtime.registry)
     assert {outcome for _, outcome in counts} == {"unhandled"}
@@ -160,7 +131,7 @@ def test_failing_handler_is_retried_then_dead_lettered_without_rerunning_its_nei
     post(client, text)
     post(client, load_sample("incomingCall__default.json"))
 
-    runtime = drain(router="tests.test_pipeline:flaky_router", max_retries=2)
+    runtime = drain(router="tests.support.routers:flaky_router", max_retries=2)
 
     message_id = text["idMessage"]
     # First try runs both handlers; each of the 2 retries re-runs only the broken one.
@@ -283,7 +254,7 @@ def test_unhandled_is_logged_at_debug(
     post(client, load_sample("statusInstanceChanged__default.json"))
 
     with caplog.at_level(logging.DEBUG, logger="greenq.worker"):
-        drain(router="tests.test_pipeline:empty_router")
+        drain(router="tests.support.routers:empty_router")
 
     [record] = [r for r in caplog.records if r.getMessage() == "notification unhandled"]
     assert record.levelno == logging.DEBUG

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import stat
 import subprocess
@@ -35,9 +34,10 @@ from greenq.pull.masking import RedactingFilter, mask_settings, mask_url
 from greenq.pull.metrics import PollerMetrics
 from greenq.pull.runner import poll_instances
 from greenq.simulator.control import SimulatorControl
-from tests.test_simulator import (
+from tests.support.metrics import scrape
+from tests.support.processes import GREENQ, clean_env, run_greenq, subprocess_env, wait_until
+from tests.support.simulator import (
     CLEAN_UVICORN_EXITS,
-    GREENQ,
     INSTANCE,
     INSTANCE_TOKEN,
     OTHER_INSTANCE,
@@ -46,8 +46,6 @@ from tests.test_simulator import (
     make_notifications,
     queued_bodies,
     running_simulator,
-    subprocess_env,
-    wait_until,
 )
 
 UNKNOWN_INSTANCE = 7700000000
@@ -202,12 +200,9 @@ def test_bad_instances_are_refused_without_echoing_the_token(value: str) -> None
 
 
 def test_greenq_poll_refuses_bad_instances_without_echoing_the_token(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GREENQ_")}
-    env["GREENQ_INSTANCES"] = "main=https://api.green-api.com|1101000001|s3cret/Token"
+    env = clean_env(GREENQ_INSTANCES="main=https://api.green-api.com|1101000001|s3cret/Token")
 
-    result = subprocess.run(
-        [*GREENQ, "poll"], env=env, cwd=tmp_path, capture_output=True, text=True, check=False
-    )
+    result = run_greenq(["poll"], env, cwd=tmp_path)
 
     assert result.returncode == 2
     assert "invalid settings" in result.stderr
@@ -482,11 +477,6 @@ def test_a_stop_finishes_the_notification_in_hand(
 # --- the real command ------------------------------------------------------------------------------------
 
 
-def scrape(url: str, prefix: str) -> float:
-    text = httpx2.get(url, timeout=5).text
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
-
-
 def test_greenq_poll_stops_cleanly_on_sigterm_and_never_logs_a_token(
     simulator: tuple[str, SimulatorControl], redis_server: LocalRedis, redis_conn: Redis, tmp_path: Path
 ) -> None:
@@ -538,9 +528,7 @@ def test_instance_configure_push_then_show_then_pull(
     env = subprocess_env(redis_server, GREENQ_INSTANCES=f"main={url}|{INSTANCE}|{INSTANCE_TOKEN}")
 
     def greenq(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*GREENQ, "instance", *args], env=env, cwd=tmp_path, capture_output=True, text=True, check=False
-        )
+        return run_greenq(["instance", *args], env, cwd=tmp_path)
 
     push = greenq(
         "configure",
@@ -588,17 +576,8 @@ def test_instance_commands_name_a_missing_instance_and_api_errors(
     url, _ = simulator
     env = subprocess_env(redis_server, GREENQ_INSTANCES=f"main={url}|{INSTANCE}|wrongToken123")
 
-    unknown = subprocess.run(
-        [*GREENQ, "instance", "show", "--instance", "nope"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    refused = subprocess.run(
-        [*GREENQ, "instance", "show"], env=env, cwd=tmp_path, capture_output=True, text=True, check=False
-    )
+    unknown = run_greenq(["instance", "show", "--instance", "nope"], env, cwd=tmp_path)
+    refused = run_greenq(["instance", "show"], env, cwd=tmp_path)
 
     assert unknown.returncode == 2
     assert "no instance 'nope'" in unknown.stderr
@@ -613,13 +592,11 @@ def test_configure_push_makes_the_ingress_accept_green_apis_deliveries(
     port = free_port()
     with running_simulator(webhook_pause=0.2) as (url, control):
         env = subprocess_env(redis_server, GREENQ_INSTANCES=f"main={url}|{INSTANCE}|{INSTANCE_TOKEN}")
-        configure = subprocess.run(
-            [*GREENQ, "instance", "configure", "--push", f"http://127.0.0.1:{port}/green-api/webhook/"],
-            env=env,
-            cwd=tmp_path,  # the default --env-file ./.env is the file the ingress started here reads
-            capture_output=True,
-            text=True,
-            check=False,
+        # The default --env-file ./.env is the file the ingress started here (cwd) reads.
+        configure = run_greenq(
+            ["instance", "configure", "--push", f"http://127.0.0.1:{port}/green-api/webhook/"],
+            env,
+            cwd=tmp_path,
         )
         assert configure.returncode == 0, configure.stderr
         ingress = subprocess.Popen(

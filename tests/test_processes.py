@@ -21,26 +21,14 @@ from greenq.core.outcomes import Outcome
 from greenq.local.procs import free_port, stop_process, wait_for_port
 from greenq.local.redis_server import LocalRedis
 from tests.conftest import SAMPLES_DIR, TOKEN, load_sample, mutate, sample_paths
-from tests.support.processes import poll
+from tests.support.metrics import scrape
+from tests.support.processes import GREENQ, REPO, clean_env, env_for, poll
 
-REPO = Path(__file__).resolve().parent.parent
-GREENQ = [sys.executable, "-m", "greenq"]
 #: The ``greenq`` console script as pip writes it. Each process uvicorn spawns runs it again before its app
 #: factory (``python -m greenq`` it does not), so the multi-process ingress is started through it.
 CONSOLE_SCRIPT = (
     "import sys\nfrom greenq.cli.main import main\nif __name__ == '__main__':\n    sys.exit(main())\n"
 )
-
-
-def scrape(url: str, prefix: str) -> float:
-    """Sum of the samples whose line starts with ``prefix`` at a Prometheus endpoint."""
-    text = httpx.get(url, timeout=5).text
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
-
-
-def env_for(redis_server: LocalRedis, **extra: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("GREENQ_", "PROMETHEUS_"))}
-    return {**base, "GREENQ_REDIS_URL": redis_server.url, "GREENQ_TOKENS": f"tests={TOKEN}", **extra}
 
 
 def test_validate_accepts_every_sample_and_names_its_type() -> None:
@@ -117,7 +105,7 @@ def test_worker_retries_after_a_delay_through_rqs_scheduler(
     port = free_port()
     env = env_for(
         redis_server,
-        GREENQ_ROUTER="tests.test_pipeline:flaky_router",
+        GREENQ_ROUTER="tests.support.routers:flaky_router",
         GREENQ_MAX_RETRIES="1",
         GREENQ_RETRY_BACKOFF="1",
         GREENQ_METRICS_PORT=str(port),
@@ -140,7 +128,7 @@ def test_worker_retries_after_a_delay_through_rqs_scheduler(
 
 def test_up_runs_the_whole_pipeline_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GREENQ_", "PROMETHEUS_"))}
+    env = clean_env()
     process = subprocess.Popen(
         [*GREENQ, "up", "--ingress", "1", "--workers", "2", "--port", str(port), "--data-dir", str(tmp_path)],
         env=env,

@@ -8,21 +8,20 @@ simulator, and each instance's notifications must have arrived in the order GREE
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import orjson
 import pytest
 from redis import Redis
 
-from greenq.core import keys
-from greenq.local.procs import free_port, stop_process
-from greenq.local.up import LocalPipeline, UpOptions
+from greenq.local.procs import stop_process
+from greenq.local.up import LocalPipeline
 from greenq.simulator.control import SimulatorControl
-from tests.test_simulator import (
+from tests.support.local_pipeline import processed, running_pipeline
+from tests.support.processes import wait_until
+from tests.support.simulator import (
     INSTANCE,
     INSTANCE_TOKEN,
     OTHER_INSTANCE,
@@ -31,48 +30,16 @@ from tests.test_simulator import (
     make_notifications,
     running_simulator,
     sdk,
-    wait_until,
 )
 
 PER_INSTANCE = 1000
 HOOK_TOKENS = {INSTANCE: "push-e2e-hook-token-one-4f1c", OTHER_INSTANCE: "push-e2e-hook-token-two-9a7e"}
 
 
-@contextmanager
-def running_pipeline(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hook_tokens: dict[int, str], ingress: int, nginx: bool
-) -> Iterator[LocalPipeline]:
-    """``greenq up`` with two workers, accepting ``hook_tokens`` as webhook tokens."""
-    monkeypatch.setenv("GREENQ_TOKENS", ",".join(f"i{n}={token}" for n, token in hook_tokens.items()))
-    options = UpOptions(
-        ingress=ingress,
-        workers=2,
-        port=free_port(),
-        data_dir=tmp_path,
-        nginx=nginx,
-        log_dir=tmp_path / "logs",
-    )
-    local = LocalPipeline(options, out=io.StringIO())
-    try:
-        local.start()
-        yield local
-    finally:
-        local.stop()
-
-
 @pytest.fixture
 def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalPipeline]:
     with running_pipeline(tmp_path, monkeypatch, HOOK_TOKENS, ingress=2, nginx=True) as local:
         yield local
-
-
-def processed(redis: Redis) -> list[tuple[float, tuple[int, int]]]:
-    """(received_at, identity) of every notification the stream sink recorded."""
-    found = []
-    for stream in cast(list[bytes], redis.keys(f"{keys.EVENT_STREAM_PREFIX}*")):
-        for _, fields in cast(list[tuple[bytes, dict[bytes, bytes]]], redis.xrange(stream)):
-            found.append((float(fields[b"received_at"]), identity(fields[b"body"])))
-    return found
 
 
 def delivered(control: SimulatorControl) -> int:

@@ -20,8 +20,7 @@ import pytest
 from greenq.core.settings import UP_ENV_FILE
 from greenq.local.procs import free_port
 from greenq.local.up import LocalPipeline, UpOptions
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.support.processes import REPO, clean_env
 
 #: Runs inside ``unshare -n``: start scripts/up, run its printed lines, report as ``KEY=value`` lines.
 QUICKSTART = textwrap.dedent(
@@ -68,7 +67,7 @@ def test_quickstart_works_where_no_redis_listens_on_localhost(tmp_path: Path) ->
         pytest.skip("needs root and unshare to create a private network namespace")
     script = tmp_path / "quickstart.sh"
     script.write_text(QUICKSTART)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GREENQ_")}
+    env = clean_env()
     result = subprocess.run(
         ["unshare", "-n", "bash", str(script), str(tmp_path), str(free_port())],
         cwd=REPO,

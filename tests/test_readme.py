@@ -31,7 +31,7 @@ from greenq.core.settings import (
     WorkerSettings,
 )
 from greenq.pull.metrics import PollerMetrics
-from tests.test_deploy_files import exported_series
+from tests.support.deploy_files import exported_series
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

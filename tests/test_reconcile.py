@@ -27,21 +27,8 @@ from greenq.pull.reconcile_metrics import ReconcileMetrics
 from greenq.pull.reconcile_runner import readers_for, reconcile_all, reconciler_for
 from greenq.simulator.control import SimulatorControl
 from tests.conftest import DrainFn, load_sample
-from tests.reconcile_support import (
-    TOKENS,
-    handled,
-    instances_env,
-    journal_only,
-    key_of,
-    make_messages,
-)
-from tests.test_simulator import (
-    INSTANCE,
-    OTHER_INSTANCE,
-    running_simulator,
-    sdk,
-    simulator,  # noqa: F401 (the fixture)
-)
+from tests.support.reconcile import TOKENS, handled, journal_only, key_of, make_messages
+from tests.support.simulator import INSTANCE, OTHER_INSTANCE, instances_env, running_simulator, sdk
 
 
 @dataclass
@@ -92,7 +79,7 @@ def deliver(redis: Redis, drain: DrainFn, messages: list[dict[str, Any]]) -> Non
 
 
 def test_messages_that_reach_the_journal_late_are_recovered_by_a_later_run(
-    simulator: tuple[str, SimulatorControl],  # noqa: F811 (the imported fixture)
+    simulator: tuple[str, SimulatorControl],
     redis_server: LocalRedis,
     redis_conn: Redis,
     drain: DrainFn,
@@ -174,7 +161,7 @@ def test_the_simulator_journal_answers_like_green_apis_and_429_past_its_limit() 
 
 
 def test_a_failing_instance_does_not_stop_the_others(
-    simulator: tuple[str, SimulatorControl],  # noqa: F811 (the imported fixture)
+    simulator: tuple[str, SimulatorControl],
     redis_server: LocalRedis,
     redis_conn: Redis,
 ) -> None:
@@ -194,7 +181,7 @@ def test_a_failing_instance_does_not_stop_the_others(
 
 
 def test_a_lost_message_the_journal_cannot_describe_is_counted_and_logged(
-    simulator: tuple[str, SimulatorControl],  # noqa: F811 (the imported fixture)
+    simulator: tuple[str, SimulatorControl],
     redis_server: LocalRedis,
     redis_conn: Redis,
     caplog: pytest.LogCaptureFixture,
@@ -215,7 +202,7 @@ def test_a_lost_message_the_journal_cannot_describe_is_counted_and_logged(
 
 
 def test_one_chat_can_be_reconciled_further_back_than_the_window(
-    simulator: tuple[str, SimulatorControl],  # noqa: F811 (the imported fixture)
+    simulator: tuple[str, SimulatorControl],
     redis_server: LocalRedis,
     redis_conn: Redis,
 ) -> None:

@@ -16,14 +16,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from greenq.local.procs import free_port, stop_process
 from greenq.local.redis_server import LocalRedis
 from greenq.simulator.control import SimulatorControl
-from tests.reconcile_support import TOKENS, journal_only, make_messages, reconcile_env, run_reconcile
-from tests.test_simulator import (
-    GREENQ,
-    INSTANCE,
-    OTHER_INSTANCE,
-    simulator,  # noqa: F401 (the fixture)
-    wait_until,
-)
+from tests.support.processes import GREENQ, wait_until
+from tests.support.reconcile import TOKENS, journal_only, make_messages, reconcile_env, run_reconcile
+from tests.support.simulator import INSTANCE, OTHER_INSTANCE
 
 pytestmark = pytest.mark.usefixtures("redis_conn")  # each test starts with an empty Redis
 
@@ -54,7 +49,7 @@ def test_settings_that_would_deliver_twice_are_refused(
 
 
 def test_tokens_never_appear_in_output_even_when_calls_fail(
-    simulator: tuple[str, SimulatorControl],  # noqa: F811 (the imported fixture)
+    simulator: tuple[str, SimulatorControl],
     redis_server: LocalRedis,
     tmp_path: Path,
 ) -> None:
@@ -81,7 +76,7 @@ def test_tokens_never_appear_in_output_even_when_calls_fail(
 
 
 def test_periodic_mode_serves_metrics_and_stops_on_sigterm(
-    simulator: tuple[str, SimulatorControl],  # noqa: F811 (the imported fixture)
+    simulator: tuple[str, SimulatorControl],
     redis_server: LocalRedis,
     tmp_path: Path,
 ) -> None:
@@ -117,7 +112,7 @@ def scrape(port: int, samples: dict[tuple[str, str], float]) -> float:
 
 
 def test_one_shot_cli_recovers_and_prints_a_summary_per_instance(
-    simulator: tuple[str, SimulatorControl],  # noqa: F811 (the imported fixture)
+    simulator: tuple[str, SimulatorControl],
     redis_server: LocalRedis,
     tmp_path: Path,
 ) -> None:

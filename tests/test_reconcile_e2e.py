@@ -17,7 +17,10 @@ from greenq.core.contract import notification_queue
 from greenq.local.procs import stop_process
 from greenq.local.up import LocalPipeline
 from greenq.simulator.control import SimulatorControl
-from tests.reconcile_support import (
+from tests.support.local_pipeline import running_pipeline
+from tests.support.processes import wait_until
+from tests.support.pull_pipeline import Pipeline
+from tests.support.reconcile import (
     TOKENS,
     MessageKey,
     handled,
@@ -27,9 +30,7 @@ from tests.reconcile_support import (
     reconcile_env,
     run_reconcile,
 )
-from tests.test_pull_e2e import Pipeline, pipeline  # noqa: F401 (the pull-mode fixture)
-from tests.test_push_e2e import running_pipeline
-from tests.test_simulator import INSTANCE, OTHER_INSTANCE, running_simulator, sdk, wait_until
+from tests.support.simulator import INSTANCE, OTHER_INSTANCE, running_simulator, sdk
 
 pytestmark = pytest.mark.slow
 
@@ -83,25 +84,24 @@ def reconcile_and_check(
 
 
 def test_pull_mode_recovers_the_lost_three_percent_exactly_once(
-    pipeline: Pipeline,  # noqa: F811 (the imported fixture)
+    pull_pipeline: Pipeline,
     redis_conn: Redis,
 ) -> None:
-    sent = send_with_losses(pipeline.control)
-    worker = pipeline.start_worker()
-    poller = pipeline.start_poller()
+    sent = send_with_losses(pull_pipeline.control)
+    worker = pull_pipeline.start_worker()
+    poller = pull_pipeline.start_poller()
 
     wait_until(
         lambda: (
-            all(s["queue_length"] == 0 for s in pipeline.stats().values())
+            all(s["queue_length"] == 0 for s in pull_pipeline.stats().values())
             and settled(redis_conn, len(sent) - 2 * LOST_PER_INSTANCE)
         ),
         90,
         "every delivered notification to be handled",
         interval=0.1,
     )
-    reconcile_and_check(
-        redis_conn, reconcile_env(pipeline.redis_server, pipeline.sim_url), pipeline.workdir, sent
-    )
+    env = reconcile_env(pull_pipeline.redis_server, pull_pipeline.sim_url)
+    reconcile_and_check(redis_conn, env, pull_pipeline.workdir, sent)
 
     assert stop_process(poller) == 0
     assert stop_process(worker) == 0

@@ -18,7 +18,7 @@ from greenq.simulator.journal import journal_entry
 from greenq.workers.dedup import identity
 from greenq.workers.validation import NotificationValidator
 from tests.conftest import SAMPLES_DIR, load_sample
-from tests.reconcile_support import message_templates
+from tests.support.reconcile import message_templates
 
 JOURNAL_DIR = SAMPLES_DIR / "journal"
 INFO = InstanceInfo(id_instance=1101000001, wid="79876543210@c.us")

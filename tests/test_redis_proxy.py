@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from redis import Redis
@@ -53,27 +53,52 @@ def test_drop_applies_the_command_and_loses_only_its_reply(
     assert proxy.counts["INCRBY"] == 3
 
 
+def answered_after_release(fault: Fault, call: Callable[[], object], applied: Callable[[], bool]) -> object:
+    """Run ``call`` on a thread; once ``fault`` fired, check Redis ``applied`` the command but ``call`` got no
+    answer yet, release the fault; what ``call`` returned or raised."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except RedisConnectionError as error:
+            outcome.append(error)
+
+    caller = threading.Thread(target=run)
+    caller.start()
+    assert fault.fired.wait(10)
+    assert applied()
+    assert outcome == []  # not yet answered
+    fault.release()
+    caller.join(10)
+    return outcome[0]
+
+
 def test_hold_withholds_the_reply_until_released(
     proxy: RedisProxy, redis_server: LocalRedis, redis_conn: Redis
 ) -> None:
     fault = proxy.add(Fault("SET", "hold"))
-    outcome: list[object] = []
 
-    def write() -> None:
-        try:
-            outcome.append(client(proxy, redis_server).set("held", 1))
-        except RedisConnectionError as error:
-            outcome.append(error)
+    outcome = answered_after_release(
+        fault, lambda: client(proxy, redis_server).set("held", 1), lambda: redis_conn.get("held") == b"1"
+    )
 
-    writer = threading.Thread(target=write)
-    writer.start()
-    assert fault.fired.wait(10)
-    assert redis_conn.get("held") == b"1"  # applied...
-    assert outcome == []  # ...not yet answered
-    fault.release()
-    writer.join(10)
+    assert isinstance(outcome, RedisConnectionError)
 
-    assert isinstance(outcome[0], RedisConnectionError)
+
+def test_pause_delivers_the_withheld_reply_on_release_and_the_connection_goes_on(
+    proxy: RedisProxy, redis_server: LocalRedis, redis_conn: Redis
+) -> None:
+    fault = proxy.add(Fault("INCRBY", "pause"))
+    relayed = client(proxy, redis_server)
+
+    outcome = answered_after_release(
+        fault, lambda: relayed.incr("paused"), lambda: redis_conn.get("paused") == b"1"
+    )
+
+    assert outcome == 1
+    assert relayed.incr("paused") == 2  # the same connection, replies in order again
+    assert proxy.counts["INCRBY"] == 2
 
 
 def test_delay_and_refuse(proxy: RedisProxy, redis_server: LocalRedis) -> None:

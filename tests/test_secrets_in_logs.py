@@ -9,15 +9,12 @@ from __future__ import annotations
 import base64
 import contextlib
 import hmac
-import os
 import re
 import secrets
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -37,20 +34,11 @@ from greenq.ingress.auth import TokenAuthenticator
 from greenq.ingress.errors import Unauthorized
 from greenq.local.procs import free_port
 from tests.conftest import SAMPLES_DIR
+from tests.support.processes import REPO, clean_env, poll
 
-REPO = Path(__file__).resolve().parent.parent
 WEBHOOK = "/green-api/webhook/"
 TOKEN_NAME = "secrets-test"
 SAMPLE = (SAMPLES_DIR / "incomingMessageReceived__textMessage.json").read_bytes()
-
-
-def poll(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class Pipeline:
@@ -61,8 +49,7 @@ class Pipeline:
         self.data_dir = tmp_path / "data"
         self.stdout_path = tmp_path / "up.stdout"
         self.stderr_path = tmp_path / "up.stderr"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("GREENQ_", "PROMETHEUS_"))}
-        env.update(GREENQ_TOKENS=f"{TOKEN_NAME}={token}", GREENQ_LOG_LEVEL="DEBUG")
+        env = clean_env(GREENQ_TOKENS=f"{TOKEN_NAME}={token}", GREENQ_LOG_LEVEL="DEBUG")
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             self.process = subprocess.Popen(
                 [

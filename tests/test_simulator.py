@@ -1,155 +1,41 @@
 """The GREEN API simulator: checked against GREEN API's own Python SDK, its fault injection, and push delivery
 to a recording webhook and to a real ``greenq ingress`` that restarts midway.
-
-Also home of the helpers the poller tests share (notification factory, simulator fixtures, waiting).
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
-import os
-import signal
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx2
 import orjson
 import pytest
 from redis import Redis
-from rq.job import Job
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from greenq.core.contract import SERIALIZER, notification_queue
 from greenq.local.procs import free_port, stop_process, wait_for_port
 from greenq.local.redis_server import LocalRedis
-from greenq.simulator.config import SimulatorConfig
 from greenq.simulator.control import SimulatorControl
-from greenq.simulator.server import ServerThread, simulator_thread
+from greenq.simulator.server import ServerThread
 from tests.conftest import SAMPLES_DIR
-
-GREENQ = [sys.executable, "-m", "greenq"]
-INSTANCE = 1101000001
-INSTANCE_TOKEN = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6a7b8c9"
-OTHER_INSTANCE = 1101000002
-OTHER_TOKEN = "ffeeddccbbaa99887766554433221100ffeeddccbbaa998877"
-
-
-# --- shared helpers ------------------------------------------------------------------------------------
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.02) -> None:
-    """Return as soon as ``condition()`` holds; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def sample_templates() -> list[dict[str, Any]]:
-    """Every documented notification sample (the pull-API wrapper sample is a wrapper, not a notification)."""
-    paths = sorted(p for p in SAMPLES_DIR.glob("*.json") if not p.name.startswith("receiveNotification"))
-    return [orjson.loads(path.read_bytes()) for path in paths]
-
-
-def make_notifications(id_instance: int, count: int, start: int = 0) -> list[dict[str, Any]]:
-    """``count`` distinct notifications cycling through the samples, numbered by ``timestamp``.
-
-    Shapes stay as documented; only values change: the instance id, a unique timestamp and, where the type
-    has one, a unique idMessage. (idInstance, timestamp) identifies each one.
-    """
-    templates = sample_templates()
-    notifications = []
-    for number in range(start, start + count):
-        data = copy.deepcopy(templates[number % len(templates)])
-        data["instanceData"]["idInstance"] = id_instance
-        data["timestamp"] = 1_700_000_000 + number
-        if "idMessage" in data:
-            data["idMessage"] = f"{id_instance:X}{number:08X}"
-        notifications.append(data)
-    return notifications
-
-
-def identity(body: str | bytes) -> tuple[int, int]:
-    """(idInstance, timestamp) of a notification, or of the one inside a ``{receiptId, body}`` wrapper."""
-    data = orjson.loads(body)
-    if "receiptId" in data and "typeWebhook" not in data:
-        data = data["body"]
-    return int(data["instanceData"]["idInstance"]), int(data["timestamp"])
-
-
-def queued_bodies(redis: Redis) -> list[str]:
-    """Bodies of every envelope waiting in the notification queue, in queue order."""
-    raw_ids = redis.lrange(notification_queue(redis).key, 0, -1)
-    job_ids = [raw.decode() if isinstance(raw, bytes) else str(raw) for raw in raw_ids]
-    jobs = Job.fetch_many(job_ids, connection=redis, serializer=SERIALIZER)
-    assert None not in jobs, "a queued job disappeared"
-    return [str(envelope["body"]) for job in jobs if job is not None for envelope in job.args[0]]
-
-
-def subprocess_env(redis_server: LocalRedis, **extra: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("GREENQ_", "PROMETHEUS_"))}
-    return {**base, "GREENQ_REDIS_URL": redis_server.url, **extra}
-
-
-@contextmanager
-def running_simulator(
-    instances: dict[int, str] | None = None,
-    webhook_timeout: float = 2.0,
-    webhook_pause: float = 0.1,
-    journal_rate: int = 0,
-) -> Iterator[tuple[str, SimulatorControl]]:
-    """A simulator on a thread of the test process: its apiUrl and a control client."""
-    config = SimulatorConfig(
-        instances=instances or {INSTANCE: INSTANCE_TOKEN, OTHER_INSTANCE: OTHER_TOKEN},
-        port=free_port(),
-        webhook_timeout=webhook_timeout,
-        webhook_pause=webhook_pause,
-        journal_rate=journal_rate,
-    )
-    server = simulator_thread(config).start()
-    control = SimulatorControl(server.url)
-    try:
-        yield server.url, control
-    finally:
-        control.close()
-        server.stop()
-
-
-@pytest.fixture
-def simulator() -> Iterator[tuple[str, SimulatorControl]]:
-    with running_simulator() as running:
-        yield running
-
-
-def sdk(api_url: str, id_instance: int = INSTANCE, token: str = INSTANCE_TOKEN) -> Any:
-    """GREEN API's official client pointed at the simulator."""
-    return official_sdk().GreenAPI(str(id_instance), token, host=api_url)
-
-
-def official_sdk() -> Any:
-    """GREEN API's SDK module. scripts/setup installs it without its dependencies (its aiogram would pin
-    pydantic below ours), so a plain ``pip install -e '.[dev]'`` lacks it: skip there, never in CI."""
-    try:
-        from whatsapp_api_client_python import API
-    except ImportError:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip("GREEN API's SDK is missing: scripts/setup installs it (pip cannot resolve it with ours)")
-    return API
-
+from tests.support.processes import GREENQ, subprocess_env, wait_until
+from tests.support.simulator import (
+    CLEAN_UVICORN_EXITS,
+    INSTANCE,
+    INSTANCE_TOKEN,
+    identity,
+    make_notifications,
+    queued_bodies,
+    running_simulator,
+    sdk,
+)
 
 # --- the official SDK against the simulator ------------------------------------------------------------
 
@@ -364,10 +250,6 @@ def test_receive_notification_stays_empty_while_the_instance_is_in_push_mode(
 @pytest.fixture
 def ingress_port() -> int:
     return free_port()
-
-
-#: A single-process uvicorn stops cleanly on SIGTERM and then re-raises the signal (exit status -15).
-CLEAN_UVICORN_EXITS = (0, -signal.SIGTERM)
 
 
 def _start_ingress(port: int, env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:

@@ -22,7 +22,7 @@ from greenq.local.nginx_server import LocalNginx
 from greenq.local.procs import free_port, stop_process, wait_for_port
 from greenq.local.redis_server import LocalRedis
 from tests.conftest import SAMPLES_DIR, TOKEN
-from tests.test_processes import REPO, env_for
+from tests.support.processes import REPO, env_for
 
 SLOW_CLIENTS = 20
 #: nginx's client_header_timeout / client_body_timeout in greenq/local/templates/nginx.conf.tmpl, plus slack.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,11 +25,9 @@ from greenq.local.procs import free_port
 from greenq.local.redis_server import LocalRedis
 from greenq.workers.jobs import WorkerContext
 from tests.conftest import SAMPLES_DIR, DrainFn
-from tests.ops_support import Cli, cli, letter, run_greenq
+from tests.support.ops_cli import Cli, letter
+from tests.support.processes import GREENQ, REPO, clean_env, run_greenq, subprocess_env
 
-__all__ = ["cli"]  # a fixture
-
-REPO = Path(__file__).resolve().parent.parent
 TEXT = (SAMPLES_DIR / "incomingMessageReceived__textMessage.json").read_text()
 
 #: What ``observe_status`` saw while it was the running job.
@@ -176,10 +173,9 @@ def test_status_command_human_and_json(cli: Cli, redis_conn: Redis) -> None:
 
 
 def test_status_lists_a_running_worker_process(redis_server: LocalRedis, redis_conn: Redis) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GREENQ_", "PROMETHEUS_"))}
-    env.update(GREENQ_REDIS_URL=redis_server.url, GREENQ_METRICS_PORT="0")
+    env = subprocess_env(redis_server, GREENQ_METRICS_PORT="0")
     worker = subprocess.Popen(
-        [sys.executable, "-m", "greenq", "worker", "--name", "status-probe"],
+        [*GREENQ, "worker", "--name", "status-probe"],
         env=env,
         cwd=REPO,
         stderr=subprocess.DEVNULL,
@@ -191,7 +187,7 @@ def test_status_lists_a_running_worker_process(redis_server: LocalRedis, redis_c
         while not (workers and workers[0].state == "idle") and datetime.now(UTC) < deadline:
             time.sleep(0.05)
             workers = read_status(redis_conn).workers
-        result = run_greenq("status", env=env)
+        result = run_greenq(["status"], env)
     finally:
         worker.terminate()
         worker.wait(30)
@@ -205,13 +201,12 @@ def test_status_lists_a_running_worker_process(redis_server: LocalRedis, redis_c
 
 def test_unreachable_redis_is_exit_3_without_echoing_the_password(tmp_path: Path) -> None:
     password = "hunter2-do-not-print"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GREENQ_")}
-    env.update(
+    env = clean_env(
         GREENQ_REDIS_URL=f"redis://:{password}@127.0.0.1:{free_port()}/0", GREENQ_REDIS_SOCKET_TIMEOUT="1"
     )
 
     for command in (["status"], ["status", "--json"], ["dlq", "list"]):
-        result = run_greenq(*command, env=env, cwd=tmp_path)
+        result = run_greenq(command, env, cwd=tmp_path)
         assert result.returncode == 3, result.stderr
         assert "greenq: Redis error: ConnectionError" in result.stderr
         assert password not in result.stdout + result.stderr

@@ -6,59 +6,32 @@ request answered 200 must be processed exactly once, and every process must have
 
 from __future__ import annotations
 
-import io
-import itertools
 import signal
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx2 as httpx
-import orjson
 import pytest
 from redis import Redis
 
-from greenq.core import keys
 from greenq.core.contract import notification_queue
-from greenq.local.procs import free_port, stop_process
-from greenq.local.up import LocalPipeline, UpOptions
-from tests.conftest import sample_paths
+from greenq.local.procs import stop_process
+from greenq.local.up import LocalPipeline
+from tests.support.local_pipeline import distinct_bodies, running_pipeline, stream_ids
+from tests.support.metrics import scrape
 from tests.support.processes import poll
-from tests.test_processes import scrape
 
 TOTAL = 2000
 STOP_AFTER = 800
 
 
-def distinct_bodies(count: int) -> Iterator[tuple[str, bytes]]:
-    """(idMessage, body) pairs cycling through the documented samples that carry an idMessage."""
-    samples = [orjson.loads(path.read_bytes()) for path in sample_paths()]
-    samples = [s for s in samples if "idMessage" in s]
-    for n, sample in zip(range(count), itertools.cycle(samples), strict=False):
-        id_message = f"E2E{n:08d}"
-        yield id_message, orjson.dumps({**sample, "idMessage": id_message})
-
-
 @pytest.fixture
-def pipeline(tmp_path: Path) -> Iterator[LocalPipeline]:
-    options = UpOptions(ingress=2, workers=2, port=free_port(), data_dir=tmp_path, nginx=True)
-    local = LocalPipeline(options, out=io.StringIO())
-    try:
-        local.start()
+def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalPipeline]:
+    with running_pipeline(tmp_path, monkeypatch) as local:
         yield local
-    finally:
-        local.stop()
-
-
-def stream_ids(redis: Redis) -> list[str]:
-    """idMessage of every entry in every event stream (what the stream-sink handler saw)."""
-    ids: list[str] = []
-    for stream in cast(list[bytes], redis.keys(f"{keys.EVENT_STREAM_PREFIX}*")):
-        entries = cast(list[tuple[bytes, dict[bytes, bytes]]], redis.xrange(stream))
-        ids.extend(fields[b"id_message"].decode() for _, fields in entries)
-    return ids
 
 
 @pytest.mark.slow

@@ -24,10 +24,8 @@ from greenq.core.deadletters import DeadLetterStore
 from greenq.core.outcomes import Outcome
 from greenq.core.status import read_outcomes, read_status
 from tests.conftest import SAMPLES_DIR, DrainFn
-from tests.ops_support import Cli, cli
 from tests.support.effects import effects
-
-__all__ = ["cli"]  # a fixture
+from tests.support.ops_cli import Cli
 
 FIXTURE = Path(__file__).parent / "fixtures" / "dead_letters" / "previous_releases.json"
 TEXT = (SAMPLES_DIR / "incomingMessageReceived__textMessage.json").read_text()

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx2
 
-from tests.test_deploy_files import DASHBOARD, alert_rules, dashboard_exprs
+from tests.support.deploy_files import DASHBOARD, alert_rules, dashboard_exprs
 
 # Grafana fills in $__rate_interval (at least 4 scrape intervals: 1m with the 15 s scrape interval).
 RATE_INTERVAL = "1m"

@@ -33,15 +33,9 @@ from tests.compose.prometheus import (
     throughput_expressions,
 )
 from tests.compose.stack import ComposeStack, Ports
-from tests.test_push_e2e import processed
-from tests.test_simulator import (
-    INSTANCE_TOKEN,
-    OTHER_TOKEN,
-    make_notifications,
-    running_simulator,
-    sdk,
-    wait_until,
-)
+from tests.support.local_pipeline import processed
+from tests.support.processes import wait_until
+from tests.support.simulator import INSTANCE_TOKEN, OTHER_TOKEN, make_notifications, running_simulator, sdk
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(1200)]
 

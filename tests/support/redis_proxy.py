@@ -7,7 +7,10 @@ n-th command of a kind, across all connections:
 * ``drop``: forward the command to Redis, wait until Redis has executed it (a PING sent behind it is
   answered), then close the client's connection without its reply: the lost-reply case.
 * ``hold``: forward the command and withhold its reply until the test releases it (``Fault.release``), so
-  a test can, e.g., kill the process while its transaction is committed but unacknowledged.
+  a test can, e.g., kill the process while its transaction is committed but unacknowledged; then close
+  the connection without the reply.
+* ``pause``: like ``hold``, but on release the withheld reply is delivered and the connection goes on: a
+  round trip made as slow as the test wants, with the command already executed by Redis.
 * ``delay``: wait ``seconds`` before forwarding the command.
 
 ``refuse`` makes new connections close at once (a Redis that is unreachable).
@@ -23,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-Action = Literal["drop", "hold", "delay"]
+Action = Literal["drop", "hold", "pause", "delay"]
 Command = list[bytes]
 PING = b"*1\r\n$4\r\nPING\r\n"
 
@@ -153,9 +156,12 @@ class _Relay:
 
     def __init__(self, proxy: RedisProxy, client: socket.socket, server: socket.socket) -> None:
         self._proxy, self._client, self._server = proxy, client, server
-        self._muted = threading.Event()  # replies are withheld from the client (drop / hold)
+        self._muted = threading.Event()  # replies are withheld from the client (drop / hold / pause)
         self._pong_wanted = threading.Event()
         self._pong_seen = threading.Event()
+        self._withheld = bytearray()
+        self._tail = b""  # the last bytes of withheld replies: where the PING's answer shows
+        self._lock = threading.Lock()  # the withheld replies change hands only under it
 
     def start(self) -> None:
         threading.Thread(target=self._upstream_loop, daemon=True).start()
@@ -193,20 +199,37 @@ class _Relay:
         self._server.sendall(raw + PING)  # Redis answers the PING only after executing the command
         self._pong_seen.wait(30)
         fault.fired.set()
+        if fault.action == "pause":
+            fault.released.wait(120)
+            self._deliver_withheld()
+            return True
         if fault.action == "hold":
             fault.released.wait(120)
         self._shutdown()
         return False
 
+    def _deliver_withheld(self) -> None:
+        """Send the replies withheld so far, without the answer to the proxy's own PING, and stop muting."""
+        with self._lock:
+            withheld, pong = bytes(self._withheld), b"+PONG\r\n"
+            assert withheld.endswith(pong), withheld[-40:]
+            self._client.sendall(withheld.removesuffix(pong))
+            self._withheld.clear()
+            self._tail = b""
+            self._pong_wanted.clear()
+            self._pong_seen.clear()
+            self._muted.clear()
+
     def _replies_loop(self) -> None:
-        tail = b""
         try:
             while data := self._server.recv(65536):
-                if not self._muted.is_set():
-                    self._client.sendall(data)
-                    continue
-                tail = (tail + data)[-7:]
-                if self._pong_wanted.is_set() and tail.endswith(b"+PONG\r\n"):
+                with self._lock:
+                    if not self._muted.is_set():
+                        self._client.sendall(data)
+                        continue
+                    self._withheld += data
+                    self._tail = (self._tail + data)[-7:]
+                if self._pong_wanted.is_set() and self._tail.endswith(b"+PONG\r\n"):
                     self._pong_seen.set()
         except OSError:
             pass

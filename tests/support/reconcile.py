@@ -19,7 +19,8 @@ from greenq.local.redis_server import LocalRedis
 from greenq.pull.rebuild import BUILDERS
 from greenq.simulator.control import SimulatorControl
 from tests.conftest import SAMPLES_DIR
-from tests.test_simulator import GREENQ, INSTANCE, INSTANCE_TOKEN, OTHER_INSTANCE, OTHER_TOKEN, subprocess_env
+from tests.support.processes import GREENQ, subprocess_env
+from tests.support.simulator import INSTANCE, INSTANCE_TOKEN, OTHER_INSTANCE, OTHER_TOKEN, instances_env
 
 #: (idInstance, chatId, idMessage): how the tests name one message.
 MessageKey = tuple[int, str, str]
@@ -81,10 +82,6 @@ def handled_with_source(redis: Redis) -> list[tuple[dict[str, Any], str]]:
             assert isinstance(body, dict)
             found.append((body, fields[b"source"].decode()))
     return found
-
-
-def instances_env(sim_url: str) -> str:
-    return f"first={sim_url}|{INSTANCE}|{INSTANCE_TOKEN},second={sim_url}|{OTHER_INSTANCE}|{OTHER_TOKEN}"
 
 
 def reconcile_env(redis_server: LocalRedis, sim_url: str, **extra: str) -> dict[str, str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -104,19 +103,3 @@ def add_at(redis_conn: Redis, when: datetime, dead_letter: DeadLetter) -> str:
     entry_id = f"{int(when.timestamp() * 1000)}-0"
     redis_conn.xadd(keys.DEAD_LETTER_STREAM, dead_letter.to_fields(), id=entry_id)  # type: ignore[arg-type]
     return entry_id
-
-
-def run_greenq(
-    *args: str, env: dict[str, str], cwd: Path = REPO, stdin: int | None = None
-) -> subprocess.CompletedProcess[str]:
-    """``python -m greenq <args>`` as a child process, to completion (bounded); output as text."""
-    return subprocess.run(
-        [sys.executable, "-m", "greenq", *args],
-        env=env,
-        cwd=cwd,
-        stdin=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )

@@ -9,8 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from greenq.local.procs import free_port, stop_process, wait_for_port
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.support.processes import REPO
 
 
 @contextmanager
