@@ -39,8 +39,7 @@ from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import content_type_conformance, negative_data_rejection
 from starlette.testclient import TestClient
 
-from greenq.core import keys
-from greenq.core.contract import Envelope
+from greenq.core.contract import Envelope, notification_queue
 from greenq.core.settings import (
     DEFAULT_BODY_CAP_BYTES,
     DEFAULT_MAX_BODY_BYTES,
@@ -654,7 +653,7 @@ def fuzz_operation(
 ) -> int:
     """Schemathesis's checks plus ours: no 5xx but the documented 503, one stored job iff 200, and a webhook
     request without the valid token refused 401 with nothing stored. Returns how many requests it sent."""
-    queue_key = Queue(keys.QUEUE_NAME, connection=redis_conn).key
+    queue_key = notification_queue(redis_conn).key
     # /metrics is documented as JSON (a known defect, see test_metrics_content_type_is_documented).
     excluded: list[Check] = [content_type_conformance] if operation.path == "/metrics" else []
     if operation.path == WEBHOOK:
@@ -697,7 +696,7 @@ def test_schemathesis_without_a_valid_token(real_ingress: RealIngress, redis_con
     )
 
     assert calls[WEBHOOK] > 0, calls
-    assert redis_conn.llen(Queue(keys.QUEUE_NAME, connection=redis_conn).key) == 0
+    assert redis_conn.llen(notification_queue(redis_conn).key) == 0
     assert unauthorized_refusals(real_ingress) - refused_before == calls[WEBHOOK]  # each one counted
 
 
