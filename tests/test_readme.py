@@ -10,6 +10,7 @@ import argparse
 import re
 import runpy
 import shlex
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -258,3 +259,27 @@ def test_the_handler_example_runs_and_routes_a_start_message(tmp_path: Path) -> 
     assert "greet" in names
     assert "track_status" not in names
     assert len(names) > 1, "router.include(default_router) keeps the built-in sink"
+
+
+def _layout_rows() -> dict[str, int]:
+    """Package -> floor, from the README's layout table."""
+    rows = re.findall(r"^\| (\d) \| `([\w.]+)`", section("Layout"), re.MULTILINE)
+    return {package: int(floor) for floor, package in rows}
+
+
+def _declared_floors() -> dict[str, int]:
+    """Package -> floor (1 = ground), from the import-linter layers contract in pyproject.toml."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    (contract,) = config["tool"]["importlinter"]["contracts"]
+    layers: list[str] = contract["layers"]
+    return {
+        package.strip(): len(layers) - index
+        for index, layer in enumerate(layers)
+        for package in re.split(r"[|:]", layer)
+    }
+
+
+def test_the_layout_table_names_every_package_at_its_declared_floor() -> None:
+    subpackages = {f"greenq.{path.parent.name}" for path in (ROOT / "greenq").glob("*/__init__.py")}
+    assert set(_layout_rows()) == subpackages | {"bench"}
+    assert _layout_rows() == _declared_floors()
