@@ -36,6 +36,7 @@ pytest_plugins = [
     "tests.support.pull_pipeline",
     "tests.support.hostile",
     "tests.support.real_ingress",
+    "tests.support.notification_examples",
 ]
 
 SAMPLES_DIR = Path(__file__).parent / "samples"
