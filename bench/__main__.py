@@ -6,20 +6,10 @@
 from __future__ import annotations
 
 import argparse
-import json
-from typing import Any
 
 from bench import e2e, ingress, workers
-from bench.common import RESULTS, ROOT
-
-TARGETS = {
-    "ingress_vs_noop": 0.5,
-    "worker_vs_stock_rq": 20.0,
-    "worker_vs_plain_loop": 0.5,
-    "e2e_rate": 2000.0,
-    "e2e_p99_ms": 50.0,
-    "rss_mb": 150.0,
-}
+from bench.common import ROOT
+from bench.report import DESIGN_RUNS, load, render
 
 
 def main() -> int:
@@ -28,210 +18,22 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="short runs (smoke test, not for the record)")
     args = parser.parse_args()
     if not args.report:
-        ingress.main(seconds=3 if args.quick else 10, rounds=1 if args.quick else 3)
-        workers.main(count=2_000 if args.quick else 20_000, stock_count=300 if args.quick else 2_000)
-        e2e.main(seconds=10 if args.quick else 60)
-        e2e.main(seconds=10 if args.quick else 30, appendfsync="everysec")
-        for mode, connections, workers_ in DESIGN_RUNS:
-            seconds = 10 if args.quick else 30
-            e2e.main(seconds, connections, ordering=mode, workers=workers_, compare=True)
+        run_all(quick=args.quick)
     text = render(load("ingress"), load("workers"), load("e2e"), load("e2e-everysec"))
     (ROOT / "BENCHMARKS.md").write_text(text)
     print((ROOT / "BENCHMARKS.md").read_text())
     return 0
 
 
-def load(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((RESULTS / f"{name}.json").read_text())
-    return data
-
-
-def verdict(ok: bool) -> str:
-    return "met" if ok else "**missed**"
-
-
-def render(
-    ing: dict[str, Any], wrk: dict[str, Any], e2e_result: dict[str, Any], everysec: dict[str, Any]
-) -> str:
-    s, r = ing["summary"], ing["ratios"]
-    rates, ratios = wrk["notifications_per_second"], wrk["ratios"]
-    rss = e2e_result["peak_rss_mb"]
-    lines = [
-        "# Benchmarks",
-        "",
-        "Produced by `python -m bench` (all three, ~6 minutes) on this project's 2-core machine; the raw numbers",
-        "are in `bench/results/*.json`. Every figure is compared with a baseline measured in the same run, and",
-        "ratios matter more than absolutes: the machine is shared and noisy. Redis runs as in production:",
-        "AOF with `appendfsync always`, so every acknowledged write is on disk.",
-        "",
-        f"Machine: {ing['machine']['cpus']} CPUs, Python {ing['machine']['python']}, {ing['machine']['platform']}.",
-        f"Runs: ingress {ing['machine']['date']}, workers {wrk['machine']['date']}, "
-        f"end to end {e2e_result['machine']['date']}.",
-        "",
-        "## Summary against the targets",
-        "",
-        "| target | result | |",
-        "|---|---|---|",
-        f"| ingress >= 0.5x the do-nothing endpoint | {r['greenq_vs_noop']:.2f}x "
-        f"| {verdict(r['greenq_vs_noop'] >= TARGETS['ingress_vs_noop'])} |",
-        f"| worker >= 20x stock RQ SimpleWorker | {ratios['greenq_vs_stock_rq']:.0f}x "
-        f"| {verdict(ratios['greenq_vs_stock_rq'] >= TARGETS['worker_vs_stock_rq'])} |",
-        f"| worker >= 0.5x the plain loop | {ratios['greenq_vs_plain_loop']:.2f}x "
-        f"| {verdict(ratios['greenq_vs_plain_loop'] >= TARGETS['worker_vs_plain_loop'])} |",
-        f"| end to end >= 2,000 notifications/s sustained | {e2e_result['accepted_per_second']:.0f}/s accepted, "
-        f"{e2e_result['drained_per_second']:.0f}/s drained, backlog {e2e_result['backlog_at_end_of_load']} jobs "
-        f"| {verdict(min(e2e_result['accepted_per_second'], e2e_result['drained_per_second']) >= TARGETS['e2e_rate'])} |",
-        f"| p99 ack latency <= 50 ms | {e2e_result['p99_ack_ms']:.1f} ms "
-        f"| {verdict(e2e_result['p99_ack_ms'] <= TARGETS['e2e_p99_ms'])} |",
-        f"| zero loss (counted) | lost = {e2e_result['lost']:.0f} | {verdict(e2e_result['lost'] == 0)} |",
-        f"| every process < 150 MB RSS | max {e2e_result['max_rss_mb']:.0f} MB "
-        f"| {verdict(e2e_result['max_rss_mb'] < TARGETS['rss_mb'])} |",
-        "",
-        "## Ingress (`python -m bench.ingress`)",
-        "",
-        f"wrk, {ing['connections']} connections, {ing['seconds']:.0f} s per run, {ing['rounds']} interleaved rounds "
-        "(median), one uvicorn process each (uvloop, httptools), the textMessage sample with a valid token.",
-        "",
-        "| server | requests/s | p50 ms | p99 ms | non-2xx |",
-        "|---|---|---|---|---|",
-    ]
-    names = {
-        "noop": "do-nothing FastAPI endpoint",
-        "rpush": "bare async endpoint, RPUSH body",
-        "greenq": "greenq ingress (auth, checks, group commit)",
-    }
-    for key, label in names.items():
-        row = s[key]
-        lines.append(
-            f"| {label} | {row['requests_per_second']:.0f} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} "
-            f"| {row['non_2xx']} |"
-        )
-    lines += [
-        "",
-        f"greenq / do-nothing = **{r['greenq_vs_noop']:.2f}x**; greenq / bare RPUSH = **{r['greenq_vs_rpush']:.2f}x**. "
-        "The bare RPUSH endpoint pays one fsync per request; group commit pays one per batch.",
-        "",
-        "## Workers (`python -m bench.workers`)",
-        "",
-        f"One worker process, samples mix (distinct ids), default router (stream sink), batches of {wrk['batch']} "
-        f"for greenq and the plain loop; {wrk['rounds']} rounds, median. Stock RQ: {wrk['stock_count']} jobs of one "
-        "notification each through RQ's SimpleWorker, same processing.",
-        "",
-        "| mode | notifications/s |",
-        "|---|---|",
-        f"| greenq (batched RQ jobs, SimpleWorker) | {rates['greenq']:.0f} |",
-        f"| stock RQ, one job per notification | {rates['stock_rq']:.0f} |",
-        f"| plain loop, no queue (ceiling) | {rates['plain_loop']:.0f} |",
-        "",
-        f"greenq / stock RQ = **{ratios['greenq_vs_stock_rq']:.0f}x**; "
-        f"greenq / plain loop = **{ratios['greenq_vs_plain_loop']:.2f}x**.",
-        "",
-        "## End to end (`python -m bench.e2e`)",
-        "",
-        f"wrk (2 threads, {e2e_result['connections']} connections, closed loop) -> nginx -> 2 ingress -> Redis -> "
-        f"2 workers, {e2e_result['seconds']} s. Every request is a distinct notification; `lost` is counted: "
-        "accepted by the ingresses (their metrics) minus entries the stream sink wrote.",
-        "",
-        "| measure | value |",
-        "|---|---|",
-        f"| offered (requests/s) | {e2e_result['offered_per_second']:.0f} |",
-        f"| accepted (200/s) | {e2e_result['accepted_per_second']:.0f} |",
-        f"| drained (processed/s, start to empty queue) | {e2e_result['drained_per_second']:.0f} |",
-        f"| accepted / processed / lost | {e2e_result['accepted_by_ingress']:.0f} / {e2e_result['processed']} / "
-        f"{e2e_result['lost']:.0f} |",
-        f"| backlog at end of load (jobs) | {e2e_result['backlog_at_end_of_load']} |",
-        f"| drain time after load | {e2e_result['drain_after_load_seconds']:.1f} s |",
-        f"| jobs / mean notifications per job | {e2e_result['jobs']:.0f} / {e2e_result['mean_batch']:.1f} |",
-        f"| ack latency p50 / p99 | {e2e_result['p50_ack_ms']:.1f} / {e2e_result['p99_ack_ms']:.1f} ms |",
-        "",
-        "Peak RSS and CPU seconds per process:",
-        "",
-        "| process | peak RSS MB | CPU s |",
-        "|---|---|---|",
-    ]
-    for name, mb in rss.items():
-        lines.append(f"| {name} | {mb:.0f} | {e2e_result['cpu_seconds'].get(name, 0)} |")
-    lines += [
-        "",
-        "### The price of `appendfsync always`",
-        "",
-        f"The same topology with Redis on `appendfsync everysec` (the documented opt-in), {everysec['seconds']} s:",
-        "",
-        "| Redis fsync | accepted/s | drained/s | p99 ack ms | lost | mean notifications per job |",
-        "|---|---|---|---|---|---|",
-    ]
-    for label, run in (("always (default)", e2e_result), ("everysec", everysec)):
-        lines.append(
-            f"| {label} | {run['accepted_per_second']:.0f} | {run['drained_per_second']:.0f} "
-            f"| {run['p99_ack_ms']:.1f} | {run['lost']:.0f} | {run['mean_batch']:.1f} |"
-        )
-    lines += ["", *LIMITS, "", *designs()]
-    return "\n".join(lines)
-
-
-#: (ordering mode, connections, workers) of the old-versus-new comparison (issue 13).
-DESIGN_RUNS = (
-    ("jobs", 32, 2),
-    ("partitioned", 32, 2),
-    ("jobs", 128, 2),
-    ("partitioned", 128, 1),
-    ("partitioned", 128, 2),
-    ("partitioned", 128, 4),
-)
-
-
-def designs() -> list[str]:
-    """Old (RQ batch jobs) against new (per-chat partition streams), from the runs found in results/."""
-    lines = [
-        "## Old and new design (`GREENQ_ORDERING=jobs` / `partitioned`)",
-        "",
-        "Same topology and fsync always; per-chat order of the new design is proven by the fault harness",
-        "(`tests/test_exactly_once_random.py`), not counted here. Design and limits: docs/ordering-design.md.",
-        "",
-        "| design | connections | workers | s | accepted/s | drained/s | mean batch | p99 ack ms | lost |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+def run_all(*, quick: bool) -> None:
+    """Every benchmark in turn, each saving its results under bench/results/."""
+    ingress.main(seconds=3 if quick else 10, rounds=1 if quick else 3)
+    workers.main(count=2_000 if quick else 20_000, stock_count=300 if quick else 2_000)
+    e2e.main(seconds=10 if quick else 60)
+    e2e.main(seconds=10 if quick else 30, appendfsync="everysec")
     for mode, connections, workers_ in DESIGN_RUNS:
-        path = RESULTS / f"e2e-{mode}-c{connections}-w{workers_}.json"
-        if not path.exists():
-            continue
-        run = json.loads(path.read_text())
-        lines.append(
-            f"| {mode} | {connections} | {workers_} | {run['seconds']} | {run['accepted_per_second']:.0f} "
-            f"| {run['drained_per_second']:.0f} | {run['mean_batch']:.1f} | {run['p99_ack_ms']:.1f} "
-            f"| {run['lost']:.0f} |"
-        )
-    return [*lines, "", *DESIGN_LIMITS, ""]
-
-
-DESIGN_LIMITS = [
-    "What limits the new figures: CPU. A drain pays RQ's per-job round trips once per 2 s of batches instead of",
-    "once per ingress flush, and the ordered ingress never lingers (it has no per-job cost to amortise), so the",
-    "old design's p50 of ~23 ms (the 20 ms backlog linger plus an fsync) drops to single digits. At 128",
-    "connections the two cores are saturated (ingresses ~11 s, workers ~10 s, Redis ~3 s, nginx ~3 s of CPU in",
-    "15 s): more workers only add contention. Runs recorded with fewer seconds overlapped other work.",
-]
-
-
-LIMITS = [
-    "## What limits it",
-    "",
-    "- **RQ's fixed cost per job, paid in fsyncs.** With `appendfsync always` Redis answers a write only after its",
-    "  fsync, so every round trip that writes waits for one. greenq pays that once per batch (group commit in the",
-    "  ingress, one MULTI/EXEC per batch in the worker), but RQ's own bookkeeping still makes about ten round",
-    "  trips per job (dequeue, fetch, started registry, heartbeat, finish, worker state). The workers spend most",
-    "  of their time waiting for those (see their CPU seconds), so their rate depends on notifications per job.",
-    "  The everysec row shows the same topology without the per-write fsync.",
-    "- **Job size is set by the ingress.** Each of the two ingress processes turns what arrived during one write",
-    "  into one job. When the queue has a backlog it lingers up to `GREENQ_BATCH_BACKLOG_DELAY_MS` (20 ms) to",
-    "  build bigger jobs; under this closed-loop load that slows the clients down until accepted = drained,",
-    "  which is the sustained rate reported. Shorter lingers accept more (about 2,900/s at 5 ms, p99 19 ms) but",
-    "  the workers then fall behind. More worker replicas (or hosts) raise the drained rate: they overlap their",
-    "  fsync waits.",
-    "- **Two cores for everything.** wrk, nginx, two ingress processes, Redis and two workers share two cores.",
-    "- **Ingress benchmark without workers.** No worker drains that queue, so the backlog linger is off there",
-    "  (`GREENQ_BATCH_BACKLOG_DELAY_MS=0`); with it the ingress would be measuring a deliberate wait.",
-]
+        seconds = 10 if quick else 30
+        e2e.main(seconds, connections, ordering=mode, workers=workers_, compare=True)
 
 
 if __name__ == "__main__":

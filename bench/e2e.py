@@ -12,6 +12,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -19,7 +20,7 @@ import httpx2 as httpx
 import orjson
 from redis import Redis
 
-from bench.common import ROOT, SAMPLES, cpu_seconds, peak_rss_mb, save, wrk
+from bench.common import ROOT, SAMPLES, WrkResult, cpu_seconds, peak_rss_mb, save, wrk
 from greenq.core import keys
 from greenq.core.contract import notification_queue
 from greenq.local.procs import free_port
@@ -62,6 +63,21 @@ def topology_pids(pipeline: LocalPipeline) -> dict[str, int]:
     return found
 
 
+@dataclass(frozen=True)
+class Measured:
+    """What one loaded run of the topology measured, before it is summarised."""
+
+    result: WrkResult
+    load_seconds: float
+    drain_seconds: float
+    backlog: int
+    server_accepted: float
+    done: int
+    rss: dict[str, float]
+    cpu: dict[str, float]
+    batches: list[float]
+
+
 def main(
     seconds: int = 60,
     connections: int = 32,
@@ -88,36 +104,7 @@ def main(
     )
     pipeline.start()
     try:
-        assert pipeline.redis is not None
-        assert pipeline.token_file is not None
-        redis = Redis.from_url(pipeline.redis.url)
-        templates = work / "bodies.txt"
-        body_templates(templates)
-        started = time.monotonic()
-        token = pipeline.token_file.read_text().strip()
-        result = wrk(pipeline.webhook_url, templates, token, seconds, connections, threads=2, script=LUA)
-        load_seconds = time.monotonic() - started
-        backlog = notification_queue(redis).count + sum(
-            int(redis.xlen(stream)) for stream in cast(list[bytes], redis.keys("greenq:{p*}:stream"))
-        )
-        accepted = result.requests - result.non_2xx
-        # The ingresses' own count also includes requests in flight when wrk stopped: wait for those too.
-        server_accepted = sum(
-            scrape_sum(f"{child.url}/metrics", 'greenq_ingress_requests_total{outcome="accepted"}')
-            for child in pipeline.children
-            if child.role == "ingress"
-        )
-        deadline = time.monotonic() + 300
-        while processed(redis) < server_accepted and time.monotonic() < deadline:
-            time.sleep(0.2)
-        drain_seconds = time.monotonic() - started
-        done = processed(redis)
-        pids = topology_pids(pipeline)
-        rss = {name: peak_rss_mb(pid) for name, pid in pids.items()}
-        cpu = {name: round(cpu_seconds(pid), 1) for name, pid in pids.items()}
-        batches = [
-            scrape_sum(c.url, "greenq_batch_size_count") for c in pipeline.children if c.role == "worker"
-        ]
+        measured = measure(pipeline, work, seconds, connections)
     finally:
         pipeline.stop()
     summary = {
@@ -126,29 +113,97 @@ def main(
         "workers": workers,
         "seconds": seconds,
         "connections": connections,
-        "offered_per_second": result.requests / load_seconds,
-        "accepted_per_second": accepted / load_seconds,
-        "drained_per_second": done / drain_seconds,
-        "accepted_by_wrk": accepted,
-        "accepted_by_ingress": server_accepted,
-        "refused": result.non_2xx,
-        "processed": done,
-        "lost": server_accepted - done,
-        "jobs": sum(batches),
-        "mean_batch": done / max(1.0, sum(batches)),
-        "backlog_at_end_of_load": backlog,
-        "drain_after_load_seconds": drain_seconds - load_seconds,
-        "p50_ack_ms": result.p50_ms,
-        "p99_ack_ms": result.p99_ms,
-        "peak_rss_mb": rss,
-        "cpu_seconds": cpu,
-        "max_rss_mb": max(rss.values()),
+        **figures(measured),
     }
+    save(result_name(appendfsync, ordering, workers, connections, compare=compare), summary)
+    return summary
+
+
+def measure(pipeline: LocalPipeline, work: Path, seconds: int, connections: int) -> Measured:
+    """Load the running topology with wrk, wait for the workers to drain it, read every process's usage."""
+    assert pipeline.redis is not None
+    assert pipeline.token_file is not None
+    redis = Redis.from_url(pipeline.redis.url)
+    templates = work / "bodies.txt"
+    body_templates(templates)
+    started = time.monotonic()
+    token = pipeline.token_file.read_text().strip()
+    result = wrk(pipeline.webhook_url, templates, token, seconds, connections, threads=2, script=LUA)
+    load_seconds = time.monotonic() - started
+    backlog = queued(redis)
+    server_accepted = ingress_accepted(pipeline)
+    wait_for_processed(redis, server_accepted)
+    drain_seconds = time.monotonic() - started
+    done = processed(redis)
+    pids = topology_pids(pipeline)
+    return Measured(
+        result=result,
+        load_seconds=load_seconds,
+        drain_seconds=drain_seconds,
+        backlog=backlog,
+        server_accepted=server_accepted,
+        done=done,
+        rss={name: peak_rss_mb(pid) for name, pid in pids.items()},
+        cpu={name: round(cpu_seconds(pid), 1) for name, pid in pids.items()},
+        batches=[
+            scrape_sum(c.url, "greenq_batch_size_count") for c in pipeline.children if c.role == "worker"
+        ],
+    )
+
+
+def queued(redis: Redis) -> int:
+    """Jobs still waiting: the RQ queue plus every partition stream."""
+    return notification_queue(redis).count + sum(
+        int(redis.xlen(stream)) for stream in cast(list[bytes], redis.keys("greenq:{p*}:stream"))
+    )
+
+
+def ingress_accepted(pipeline: LocalPipeline) -> float:
+    """The ingresses' own count of accepted requests (including those in flight when wrk stopped)."""
+    return sum(
+        scrape_sum(f"{child.url}/metrics", 'greenq_ingress_requests_total{outcome="accepted"}')
+        for child in pipeline.children
+        if child.role == "ingress"
+    )
+
+
+def wait_for_processed(redis: Redis, target: float) -> None:
+    """Until the workers have committed ``target`` outcomes, or five minutes have passed."""
+    deadline = time.monotonic() + 300
+    while processed(redis) < target and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def figures(m: Measured) -> dict[str, Any]:
+    """The saved figures of one run: rates, counts, latency, per-process usage."""
+    accepted = m.result.requests - m.result.non_2xx
+    return {
+        "offered_per_second": m.result.requests / m.load_seconds,
+        "accepted_per_second": accepted / m.load_seconds,
+        "drained_per_second": m.done / m.drain_seconds,
+        "accepted_by_wrk": accepted,
+        "accepted_by_ingress": m.server_accepted,
+        "refused": m.result.non_2xx,
+        "processed": m.done,
+        "lost": m.server_accepted - m.done,
+        "jobs": sum(m.batches),
+        "mean_batch": m.done / max(1.0, sum(m.batches)),
+        "backlog_at_end_of_load": m.backlog,
+        "drain_after_load_seconds": m.drain_seconds - m.load_seconds,
+        "p50_ack_ms": m.result.p50_ms,
+        "p99_ack_ms": m.result.p99_ms,
+        "peak_rss_mb": m.rss,
+        "cpu_seconds": m.cpu,
+        "max_rss_mb": max(m.rss.values()),
+    }
+
+
+def result_name(appendfsync: str, ordering: str, workers: int, connections: int, *, compare: bool) -> str:
+    """``e2e`` for the default run, otherwise a name that tells the variant apart."""
     name = "e2e" if appendfsync == "always" else f"e2e-{appendfsync}"
     if compare or ordering != "jobs" or workers != 2 or connections != 32:
         name = f"{name}-{ordering}-c{connections}-w{workers}"
-    save(name, summary)
-    return summary
+    return name
 
 
 if __name__ == "__main__":

@@ -30,7 +30,14 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 #: Fixtures more than one test module uses, defined beside their helpers in tests/support/.
-pytest_plugins = ["tests.support.simulator", "tests.support.ops_cli", "tests.support.pull_pipeline"]
+pytest_plugins = [
+    "tests.support.simulator",
+    "tests.support.ops_cli",
+    "tests.support.pull_pipeline",
+    "tests.support.hostile",
+    "tests.support.real_ingress",
+    "tests.support.notification_examples",
+]
 
 SAMPLES_DIR = Path(__file__).parent / "samples"
 TOKEN = "t0ken-for-tests-7f3a9c"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -94,40 +95,12 @@ def ordered_rig(redis_server: LocalRedis, worker_settings: WorkerSettings) -> It
 
 
 def make_rig(redis_server: LocalRedis, worker_settings: WorkerSettings, ordered: bool) -> Iterator[Rig]:
-    mode = {"GREENQ_ORDERING": "partitioned", "GREENQ_PARTITIONS": str(PARTITIONS)} if ordered else {}
     ingress_proxy = RedisProxy("127.0.0.1", redis_server.port)
     worker_proxy = RedisProxy("127.0.0.1", redis_server.port)
     ports = [free_port(), free_port()]
-    urls = [redis_server.url, ingress_proxy.url(redis_server.password)]
-    ingresses = [
-        start(
-            ["ingress", "--port", str(port)],
-            clean_env(
-                GREENQ_REDIS_URL=url,
-                GREENQ_TOKENS=f"tests={TOKEN}",
-                GREENQ_REDIS_SOCKET_TIMEOUT="2",
-                GREENQ_BATCH_BACKLOG_DELAY_MS="0",  # requests come one at a time: never linger
-                **mode,
-            ),
-        )
-        for port, url in zip(ports, urls, strict=True)
-    ]
+    ingresses = start_ingresses(redis_server, ingress_proxy, ports, ordered)
     direct = Redis.from_url(redis_server.url)
-    settings = worker_settings.model_copy(
-        update={"router": "tests.support.effects:router", "max_retries": MAX_RETRIES, "retry_backoff": [0.0]}
-    )
-    validator = NotificationValidator()
-    metrics = WorkerMetrics.create(CollectorRegistry(), validator.known_webhook_types)
-    proxied = Redis.from_url(worker_proxy.url(redis_server.password), socket_timeout=5)
-    processor = Processor(settings, proxied, load_router(settings.router), validator, metrics)
-    worker = QuietWorker(
-        [notification_queue(direct)],
-        context=WorkerContext(processor, PartitionDrain(processor, proxied, PARTITIONS)),
-        connection=direct,
-        serializer=SERIALIZER,
-        abandoned_after=5,
-        maintenance_interval=1,
-    )
+    worker = in_process_worker(redis_server, worker_settings, worker_proxy, direct)
     try:
         for port, process in zip(ports, ingresses, strict=True):
             wait_for_port("127.0.0.1", port, 30, process)
@@ -147,6 +120,48 @@ def make_rig(redis_server: LocalRedis, worker_settings: WorkerSettings, ordered:
             kill_group(process, signal.SIGTERM)
         ingress_proxy.close()
         worker_proxy.close()
+
+
+def start_ingresses(
+    redis_server: LocalRedis, ingress_proxy: RedisProxy, ports: list[int], ordered: bool
+) -> list[subprocess.Popen[bytes]]:
+    """Ingress A on Redis directly, ingress B through the fault proxy, one on each of ``ports``."""
+    mode = {"GREENQ_ORDERING": "partitioned", "GREENQ_PARTITIONS": str(PARTITIONS)} if ordered else {}
+    urls = [redis_server.url, ingress_proxy.url(redis_server.password)]
+    return [
+        start(
+            ["ingress", "--port", str(port)],
+            clean_env(
+                GREENQ_REDIS_URL=url,
+                GREENQ_TOKENS=f"tests={TOKEN}",
+                GREENQ_REDIS_SOCKET_TIMEOUT="2",
+                GREENQ_BATCH_BACKLOG_DELAY_MS="0",  # requests come one at a time: never linger
+                **mode,
+            ),
+        )
+        for port, url in zip(ports, urls, strict=True)
+    ]
+
+
+def in_process_worker(
+    redis_server: LocalRedis, worker_settings: WorkerSettings, worker_proxy: RedisProxy, direct: Redis
+) -> QuietWorker:
+    """The RQ worker: it dequeues on ``direct``, its processor reads and commits through the fault proxy."""
+    settings = worker_settings.model_copy(
+        update={"router": "tests.support.effects:router", "max_retries": MAX_RETRIES, "retry_backoff": [0.0]}
+    )
+    validator = NotificationValidator()
+    metrics = WorkerMetrics.create(CollectorRegistry(), validator.known_webhook_types)
+    proxied = Redis.from_url(worker_proxy.url(redis_server.password), socket_timeout=5)
+    processor = Processor(settings, proxied, load_router(settings.router), validator, metrics)
+    return QuietWorker(
+        [notification_queue(direct)],
+        context=WorkerContext(processor, PartitionDrain(processor, proxied, PARTITIONS)),
+        connection=direct,
+        serializer=SERIALIZER,
+        abandoned_after=5,
+        maintenance_interval=1,
+    )
 
 
 @pytest.mark.slow

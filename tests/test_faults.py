@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +24,7 @@ from greenq.core.contract import Envelope, NotificationQueue, notification_queue
 from greenq.local.procs import free_port, stop_process, wait_for_port
 from greenq.local.redis_server import LocalRedis
 from tests.conftest import TOKEN, load_sample
+from tests.support.deliveries import Deliveries
 from tests.support.local_pipeline import distinct_bodies, stream_ids
 from tests.support.processes import env_for, kill_group, poll, start
 from tests.support.routers import BLOCK_KEY, SEEN_STREAM
@@ -114,6 +114,31 @@ def own_redis(tmp_path: Path) -> Iterator[LocalRedis]:
     server.stop()
 
 
+def kill_and_restart(own_redis: LocalRedis, url: str) -> float:
+    """SIGKILL Redis (no shutdown, no final fsync), see the ingress go unready, restart Redis on its data;
+    the seconds from the kill until the ingress is ready again."""
+    assert own_redis.process is not None
+    own_redis.process.kill()
+    own_redis.process.wait(10)
+    killed_at = time.monotonic()
+    poll(lambda: httpx.get(f"{url}/readyz", timeout=5).status_code == 503, 30, "readiness to go red")
+    restarted = LocalRedis(own_redis.data_dir, port=own_redis.port, password=own_redis.password).start()
+    own_redis.process = restarted.process
+    poll(lambda: httpx.get(f"{url}/readyz", timeout=5).status_code == 200, 60, "readiness to recover")
+    return time.monotonic() - killed_at
+
+
+def processed_after(own_redis: LocalRedis, accepted: set[str]) -> list[str]:
+    """The idMessages the workers processed, once every accepted one is among them (two minutes at most)."""
+    redis = Redis.from_url(own_redis.url)
+
+    def all_accepted_processed() -> bool:
+        return accepted <= set(stream_ids(redis))
+
+    poll(all_accepted_processed, 120, "every accepted notification to be processed")
+    return stream_ids(redis)
+
+
 @pytest.mark.slow
 def test_redis_killed_under_load_loses_nothing_that_was_answered_200(
     own_redis: LocalRedis, tmp_path: Path
@@ -129,56 +154,21 @@ def test_redis_killed_under_load_loses_nothing_that_was_answered_200(
     ingress = start(["ingress", "--port", str(port)], env)
     worker = start(["worker", "--name", "survivor"], env)
     url = f"http://127.0.0.1:{port}"
-    accepted: set[str] = set()
-    statuses: dict[int, int] = {}
-    lock = threading.Lock()
-    done = threading.Semaphore(0)
-    client = httpx.Client(timeout=30, limits=httpx.Limits(max_connections=8))
-
-    def deliver(item: tuple[str, bytes]) -> None:
-        id_message, body = item
-        try:
-            status = client.post(
-                f"{url}/green-api/webhook/", content=body, headers={"Authorization": TOKEN}
-            ).status_code
-        except httpx.HTTPError:
-            status = 0
-        with lock:
-            statuses[status] = statuses.get(status, 0) + 1
-            if status == 200:
-                accepted.add(id_message)
-        done.release()
-
+    load = Deliveries(f"{url}/green-api/webhook/", TOKEN, connections=8, errors_as_status_0=True)
     try:
         wait_for_port("127.0.0.1", port, 30, ingress)
-        with client, ThreadPoolExecutor(max_workers=8) as pool:
-            futures = [pool.submit(deliver, item) for item in distinct_bodies(1500)]
-            for _ in range(500):
-                done.acquire(timeout=60)
-            assert own_redis.process is not None
-            own_redis.process.kill()  # SIGKILL: no shutdown, no final fsync
-            own_redis.process.wait(10)
-            killed_at = time.monotonic()
-            poll(lambda: httpx.get(f"{url}/readyz", timeout=5).status_code == 503, 30, "readiness to go red")
-            restarted = LocalRedis(
-                own_redis.data_dir, port=own_redis.port, password=own_redis.password
-            ).start()
-            own_redis.process = restarted.process
-            poll(lambda: httpx.get(f"{url}/readyz", timeout=5).status_code == 200, 60, "readiness to recover")
-            ready_after = time.monotonic() - killed_at
+        with load.client, ThreadPoolExecutor(max_workers=8) as pool:
+            futures = [pool.submit(load.deliver, item) for item in distinct_bodies(1500)]
+            load.wait_for_answers(500)
+            ready_after = kill_and_restart(own_redis, url)
             for future in futures:
                 future.result()
-        redis = Redis.from_url(own_redis.url)
-
-        def all_accepted_processed() -> bool:
-            return accepted <= set(stream_ids(redis))
-
-        poll(all_accepted_processed, 120, "every accepted notification to be processed")
-        processed = stream_ids(redis)
+        processed = processed_after(own_redis, load.accepted)
     finally:
         for process in (ingress, worker):
             stop_process(process, timeout=30)
 
+    accepted, statuses = load.accepted, load.statuses
     report = {"statuses": statuses, "accepted": len(accepted), "ready_after_s": round(ready_after, 1)}
     assert accepted <= set(processed), report  # zero loss among 200s
     assert len(processed) == len(set(processed)), report  # and nothing processed twice

@@ -126,6 +126,27 @@ def test_worker_retries_after_a_delay_through_rqs_scheduler(
         assert stop_process(worker) == 0
 
 
+def summary_of(process: subprocess.Popen[str]) -> str:
+    """What ``greenq up`` prints up to its "Ctrl-C" line (the processes and their addresses)."""
+    assert process.stdout is not None
+    lines: list[str] = []
+    while "Ctrl-C" not in "".join(lines):
+        line = process.stdout.readline()
+        assert line, f"greenq up exited early: {''.join(lines)}"
+        lines.append(line)
+    return "".join(lines)
+
+
+def post_every_sample(port: int, token: str) -> None:
+    for path in sample_paths():
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/green-api/webhook/",
+            content=path.read_bytes(),
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert response.status_code == 200
+
+
 def test_up_runs_the_whole_pipeline_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     port = free_port()
     env = clean_env()
@@ -136,25 +157,12 @@ def test_up_runs_the_whole_pipeline_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert process.stdout is not None
     try:
-        lines: list[str] = []
-        while "Ctrl-C" not in "".join(lines):
-            line = process.stdout.readline()
-            assert line, f"greenq up exited early: {''.join(lines)}"
-            lines.append(line)
-        summary = "".join(lines)
-        worker_urls = re.findall(r"worker\s+pid \d+\s+(\S+)", summary)
+        worker_urls = re.findall(r"worker\s+pid \d+\s+(\S+)", summary_of(process))
         assert len(worker_urls) == 2
         token = (tmp_path / "token").read_text().strip()
 
-        for path in sample_paths():
-            response = httpx.post(
-                f"http://127.0.0.1:{port}/green-api/webhook/",
-                content=path.read_bytes(),
-                headers={"Authorization": f"Bearer {token}"},
-            )
-            assert response.status_code == 200
+        post_every_sample(port, token)
 
         def all_handled() -> bool:
             handled = sum(scrape(url, "greenq_notifications_total{") for url in worker_urls)

@@ -118,9 +118,32 @@ def capture(tmp_path_factory: pytest.TempPathFactory) -> Capture:
     )
 
 
+#: (name, headers, body) of a request the pipeline must accept.
+Accepted = tuple[str, dict[str, str], bytes]
+#: (name, path, headers, body, statuses it may get) of a request the pipeline must refuse.
+Refused = tuple[str, str, list[tuple[str, str]], bytes, set[int]]
+
+
 def exercise(up: Pipeline, token: str) -> tuple[Counter[int], int, dict[str, str]]:
     """The requests: statuses the ingress itself gave, how many were refused, the metrics texts."""
-    accepted: list[tuple[str, dict[str, str], bytes]] = [
+    accepted, refused = accepted_requests(token), refused_requests(token)
+    with httpx.Client(timeout=30) as client:
+        send_accepted(client, up, token, accepted)
+        by_ingress = send_refused(client, up, refused)
+
+        def all_processed() -> bool:
+            counted = sum(scrape(client, url, "greenq_notifications_total{") for url in up.worker_metrics)
+            return counted == len(accepted)
+
+        poll(all_processed, 60, "the workers to process every accepted notification")
+        urls = [f"{up.ingress_urls[0]}/metrics", *up.worker_metrics]
+        metrics = {url: client.get(url).text for url in urls}
+    return by_ingress, len(refused), metrics
+
+
+def accepted_requests(token: str) -> list[Accepted]:
+    """The token in every accepted form, with bodies the workers handle or dead-letter."""
+    return [
         ("bare", {"Authorization": token}, SAMPLE),
         ("bearer", {"Authorization": f"Bearer {token}"}, SAMPLE),
         ("basic", {"Authorization": f"basic {token}"}, SAMPLE),
@@ -133,9 +156,14 @@ def exercise(up: Pipeline, token: str) -> tuple[Counter[int], int, dict[str, str
         ),
         ("token in the query too", {"Authorization": token}, SAMPLE),
     ]
-    # nginx (in front when installed) answers some refusals itself (a repeated Authorization); the ingress
-    # answers the rest, including nginx's over-cap 413 forwarded to it. The token must appear nowhere.
-    refused: list[tuple[str, str, list[tuple[str, str]], bytes, set[int]]] = [
+
+
+def refused_requests(token: str) -> list[Refused]:
+    """The token where it does not belong, or almost the token.
+
+    nginx (in front when installed) answers some refusals itself (a repeated Authorization); the ingress
+    answers the rest, including nginx's over-cap 413 forwarded to it. The token must appear nowhere."""
+    return [
         ("wrong token", WEBHOOK, [("Authorization", "not-the-token")], SAMPLE, {401}),
         ("token with a suffix", WEBHOOK, [("Authorization", f"{token}x")], SAMPLE, {401}),
         ("token with a prefix", WEBHOOK, [("Authorization", f"x{token}")], SAMPLE, {401}),
@@ -162,26 +190,25 @@ def exercise(up: Pipeline, token: str) -> tuple[Counter[int], int, dict[str, str
             {413},
         ),
     ]
-    by_ingress: Counter[int] = Counter()  # refusals the ingress itself answered (it sets X-Request-ID)
-    with httpx.Client(timeout=30) as client:
-        for name, headers, body in accepted:
-            url = f"{up.webhook}?token={token}" if "query" in name else up.webhook
-            response = client.post(url, content=body, headers=headers)
-            assert response.status_code == 200, (name, response.text)
-        for name, path, header_list, body, statuses in refused:
-            response = client.post(f"{up.url}{path}", content=body, headers=header_list)
-            assert response.status_code in statuses, (name, response.status_code, response.text[:200])
-            if "x-request-id" in response.headers:
-                by_ingress[response.status_code] += 1
 
-        def all_processed() -> bool:
-            counted = sum(scrape(client, url, "greenq_notifications_total{") for url in up.worker_metrics)
-            return counted == len(accepted)
 
-        poll(all_processed, 60, "the workers to process every accepted notification")
-        urls = [f"{up.ingress_urls[0]}/metrics", *up.worker_metrics]
-        metrics = {url: client.get(url).text for url in urls}
-    return by_ingress, len(refused), metrics
+def send_accepted(client: httpx.Client, up: Pipeline, token: str, accepted: list[Accepted]) -> None:
+    for name, headers, body in accepted:
+        url = f"{up.webhook}?token={token}" if "query" in name else up.webhook
+        response = client.post(url, content=body, headers=headers)
+        assert response.status_code == 200, (name, response.text)
+
+
+def send_refused(client: httpx.Client, up: Pipeline, refused: list[Refused]) -> Counter[int]:
+    """Sends each refused request; the statuses of the refusals the ingress itself answered (it sets
+    X-Request-ID)."""
+    by_ingress: Counter[int] = Counter()
+    for name, path, header_list, body, statuses in refused:
+        response = client.post(f"{up.url}{path}", content=body, headers=header_list)
+        assert response.status_code in statuses, (name, response.status_code, response.text[:200])
+        if "x-request-id" in response.headers:
+            by_ingress[response.status_code] += 1
+    return by_ingress
 
 
 def test_the_scan_covers_real_output(capture: Capture) -> None:

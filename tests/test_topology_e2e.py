@@ -7,19 +7,18 @@ request answered 200 must be processed exactly once, and every process must have
 from __future__ import annotations
 
 import signal
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import httpx2 as httpx
 import pytest
 from redis import Redis
 
 from greenq.core.contract import notification_queue
 from greenq.local.procs import stop_process
-from greenq.local.up import LocalPipeline
+from greenq.local.up import Child, LocalPipeline
+from tests.support.deliveries import Deliveries
 from tests.support.local_pipeline import distinct_bodies, running_pipeline, stream_ids
 from tests.support.metrics import scrape
 from tests.support.processes import poll
@@ -34,6 +33,14 @@ def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalP
         yield local
 
 
+def accepted_by(ingress: Child) -> float:
+    return scrape(f"{ingress.url}/metrics", 'greenq_ingress_requests_total{outcome="accepted"}')
+
+
+def handled_by(workers: list[Child]) -> list[float]:
+    return [scrape(w.url, 'greenq_notifications_total{outcome="handled"') for w in workers]
+
+
 @pytest.mark.slow
 def test_every_200_is_processed_exactly_once_across_an_ingress_stop(pipeline: LocalPipeline) -> None:
     assert pipeline.token_file is not None
@@ -42,47 +49,28 @@ def test_every_200_is_processed_exactly_once_across_an_ingress_stop(pipeline: Lo
     redis = Redis.from_url(pipeline.redis.url)
     ingresses = [child for child in pipeline.children if child.role == "ingress"]
     workers = [child for child in pipeline.children if child.role == "worker"]
-    accepted: set[str] = set()
-    refused: dict[int, int] = {}
-    lock = threading.Lock()
-    sent = threading.Semaphore(0)
-
-    def deliver(item: tuple[str, bytes]) -> None:
-        id_message, body = item
-        status = client.post(pipeline.webhook_url, content=body, headers={"Authorization": token}).status_code
-        with lock:
-            if status == 200:
-                accepted.add(id_message)
-            else:
-                refused[status] = refused.get(status, 0) + 1
-        sent.release()
+    load = Deliveries(pipeline.webhook_url, token, connections=16)  # thread-safe, one pool
 
     first_ingress_accepted = 0.0
-    client = httpx.Client(timeout=30, limits=httpx.Limits(max_connections=16))  # thread-safe, one pool
-    with client, ThreadPoolExecutor(max_workers=16) as pool:
-        futures = [pool.submit(deliver, item) for item in distinct_bodies(TOTAL)]
-        for _ in range(STOP_AFTER):
-            sent.acquire(timeout=60)
-        first_ingress_accepted = scrape(
-            f"{ingresses[0].url}/metrics", 'greenq_ingress_requests_total{outcome="accepted"}'
-        )
+    with load.client, ThreadPoolExecutor(max_workers=16) as pool:
+        futures = [pool.submit(load.deliver, item) for item in distinct_bodies(TOTAL)]
+        load.wait_for_answers(STOP_AFTER)
+        first_ingress_accepted = accepted_by(ingresses[0])
         # SIGTERM, as in a rolling restart: uvicorn shuts down gracefully, then re-raises the signal.
         assert stop_process(ingresses[0].process, timeout=30) in (0, -signal.SIGTERM)
         for future in futures:
             future.result()
 
-    def all_processed() -> bool:
-        return sum(scrape(w.url, 'greenq_notifications_total{outcome="handled"') for w in workers) >= len(
-            accepted
-        )
-
-    poll(all_processed, 120, "the workers to process every accepted notification")
-    seen = stream_ids(redis)
-    per_worker = [scrape(w.url, 'greenq_notifications_total{outcome="handled"') for w in workers]
-    second_ingress_accepted = scrape(
-        f"{ingresses[1].url}/metrics", 'greenq_ingress_requests_total{outcome="accepted"}'
+    accepted = load.accepted
+    poll(
+        lambda: sum(handled_by(workers)) >= len(accepted),
+        120,
+        "the workers to process every accepted notification",
     )
-    report: dict[str, Any] = {"accepted": len(accepted), "refused": refused, "per_worker": per_worker}
+    seen = stream_ids(redis)
+    per_worker = handled_by(workers)
+    second_ingress_accepted = accepted_by(ingresses[1])
+    report: dict[str, Any] = {"accepted": len(accepted), "refused": load.refused(), "per_worker": per_worker}
 
     assert len(accepted) >= TOTAL * 0.95, report
     assert sorted(seen) == sorted(accepted), report  # exactly once: nothing lost, nothing twice

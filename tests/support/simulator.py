@@ -67,13 +67,23 @@ def identity(body: str | bytes) -> tuple[int, int]:
     return int(data["instanceData"]["idInstance"]), int(data["timestamp"])
 
 
-def queued_bodies(redis: Redis) -> list[str]:
-    """Bodies of every envelope waiting in the notification queue, in queue order."""
+def queued_jobs(redis: Redis) -> list[Job | None]:
+    """Every job waiting in the notification queue, in queue order (None for one that disappeared)."""
     raw_ids = redis.lrange(notification_queue(redis).key, 0, -1)
     job_ids = [raw.decode() if isinstance(raw, bytes) else str(raw) for raw in raw_ids]
-    jobs = Job.fetch_many(job_ids, connection=redis, serializer=SERIALIZER)
+    return Job.fetch_many(job_ids, connection=redis, serializer=SERIALIZER)
+
+
+def queued_bodies(redis: Redis) -> list[str]:
+    """Bodies of every envelope waiting in the notification queue, in queue order."""
+    jobs = queued_jobs(redis)
     assert None not in jobs, "a queued job disappeared"
     return [str(envelope["body"]) for job in jobs if job is not None for envelope in job.args[0]]
+
+
+def queued_envelopes(redis: Redis) -> list[dict[str, Any]]:
+    """Every envelope waiting in the notification queue, in queue order, as a dict."""
+    return [dict(envelope) for job in queued_jobs(redis) if job is not None for envelope in job.args[0]]
 
 
 @contextmanager
