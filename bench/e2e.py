@@ -8,7 +8,6 @@ per-request time through nginx, i.e. the ack latency GREEN API would see.
 from __future__ import annotations
 
 import io
-import os
 import sys
 import tempfile
 import time
@@ -89,7 +88,6 @@ def main(
 ) -> dict[str, Any]:
     """One run; ``compare`` (or a non-default mode, workers or connections) saves it under its own name."""
     work = Path(tempfile.mkdtemp(prefix="greenq-bench-e2e-"))
-    os.environ.update(GREENQ_STREAM_MAXLEN="10000000", GREENQ_LOG_LEVEL="INFO", GREENQ_ORDERING=ordering)
     pipeline = LocalPipeline(
         UpOptions(
             ingress=2,
@@ -99,6 +97,11 @@ def main(
             nginx=True,
             log_dir=work / "logs",
             appendfsync=appendfsync,
+            child_settings=(
+                ("GREENQ_STREAM_MAXLEN", "10000000"),
+                ("GREENQ_LOG_LEVEL", "INFO"),
+                ("GREENQ_ORDERING", ordering),
+            ),
         ),
         out=io.StringIO(),
     )

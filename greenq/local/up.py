@@ -45,6 +45,9 @@ class UpOptions:
     appendfsync: str = "always"
     #: Memory limit of the private Redis (noeviction: when full, the ingress answers 503).
     maxmemory: str = DEFAULT_MAXMEMORY
+    #: ``GREENQ_*`` settings for the ingress and worker processes on top of this process's environment
+    #: (their input, as it is for any program), e.g. the benchmark's ordering mode.
+    child_settings: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -165,7 +168,8 @@ class LocalPipeline:
         return self.redis.url
 
     def _environment(self, data_dir: Path, redis_url: str) -> dict[str, str]:
-        env = dict(os.environ, GREENQ_REDIS_URL=redis_url, GREENQ_WEBHOOK_PATH=self.options.webhook_path)
+        env = dict(os.environ, **dict(self.options.child_settings))
+        env.update(GREENQ_REDIS_URL=redis_url, GREENQ_WEBHOOK_PATH=self.options.webhook_path)
         if not env.get("GREENQ_TOKENS") and env.get("GREENQ_ALLOW_UNAUTHENTICATED", "").lower() != "true":
             self.token_file = data_dir / "token"
             if not self.token_file.exists():
