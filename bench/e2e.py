@@ -88,23 +88,7 @@ def main(
 ) -> dict[str, Any]:
     """One run; ``compare`` (or a non-default mode, workers or connections) saves it under its own name."""
     work = Path(tempfile.mkdtemp(prefix="greenq-bench-e2e-"))
-    pipeline = LocalPipeline(
-        UpOptions(
-            ingress=2,
-            workers=workers,
-            port=free_port(),
-            data_dir=work,
-            nginx=True,
-            log_dir=work / "logs",
-            appendfsync=appendfsync,
-            child_settings=(
-                ("GREENQ_STREAM_MAXLEN", "10000000"),
-                ("GREENQ_LOG_LEVEL", "INFO"),
-                ("GREENQ_ORDERING", ordering),
-            ),
-        ),
-        out=io.StringIO(),
-    )
+    pipeline = LocalPipeline(_options(work, appendfsync, ordering, workers), out=io.StringIO())
     pipeline.start()
     try:
         measured = measure(pipeline, work, seconds, connections)
@@ -120,6 +104,24 @@ def main(
     }
     save(result_name(appendfsync, ordering, workers, connections, compare=compare), summary)
     return summary
+
+
+def _options(work: Path, appendfsync: str, ordering: str, workers: int) -> UpOptions:
+    """The benchmarked topology: nginx, two ingresses, ``workers`` workers, one private Redis."""
+    return UpOptions(
+        ingress=2,
+        workers=workers,
+        port=free_port(),
+        data_dir=work,
+        nginx=True,
+        log_dir=work / "logs",
+        appendfsync=appendfsync,
+        child_settings=(
+            ("GREENQ_STREAM_MAXLEN", "10000000"),
+            ("GREENQ_LOG_LEVEL", "INFO"),
+            ("GREENQ_ORDERING", ordering),
+        ),
+    )
 
 
 def measure(pipeline: LocalPipeline, work: Path, seconds: int, connections: int) -> Measured:
