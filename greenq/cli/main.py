@@ -10,12 +10,12 @@ from pydantic import ValidationError
 
 from greenq.cli import ingress as ingress_cli
 from greenq.cli import ops as ops_cli
+from greenq.cli import pull as poller_cli
+from greenq.cli import simulator as simulator_cli
 from greenq.cli import up as up_cli
 from greenq.cli import validate as validate_cli
 from greenq.cli import worker as worker_cli
 from greenq.core.settings import MissingRedisUrl
-from greenq.pull import cli as poller_cli
-from greenq.simulator import cli as simulator_cli
 
 #: The modules whose ``register`` adds sub-commands, in the order ``greenq --help`` lists them.
 COMMAND_MODULES = (ingress_cli, worker_cli, validate_cli, up_cli, ops_cli, poller_cli, simulator_cli)
