@@ -43,7 +43,7 @@ class ProducerQueue(Protocol):
 
 
 def producer_queue(settings: CommonSettings, connection: Redis) -> ProducerQueue:
-    """The writer ``GREENQ_ORDERING`` asks for; ingress and workers must be in the same mode."""
+    """The writer ``GREENQ_ORDERING`` asks for (every greenq process must be in the same mode)."""
     if settings.ordering == "partitioned":
         return PartitionedQueue(connection, settings.partitions)
     return JobsQueue(connection)
