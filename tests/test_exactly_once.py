@@ -18,7 +18,7 @@ from redis import Redis
 from starlette.testclient import TestClient
 
 from greenq.core import keys
-from greenq.core.contract import Envelope, NotificationQueue, notification_queue
+from greenq.core.contract import Envelope, JobsQueue, NotificationQueue, notification_queue
 from greenq.core.deadletters.replay import replay
 from greenq.core.deadletters.store import DeadLetterStore
 from greenq.core.settings import IngressSettings, WorkerSettings
@@ -175,7 +175,7 @@ def test_3_a_replay_job_that_runs_twice_applies_its_effects_once(redis_conn: Red
     drain(router=ROUTER, max_retries=0)
     assert effect_counts(redis_conn) == {"R": 1}  # `record` ran; `flaky` failed and was dead-lettered
     [letter] = DeadLetterStore(redis_conn).entries()
-    replay(redis_conn, [letter])
+    replay(redis_conn, JobsQueue(redis_conn), [letter])
     queue = notification_queue(redis_conn)
     [job] = queue.get_jobs()
     queue.enqueue(keys.JOB_FUNCTION, args=job.args, result_ttl=0)  # the same replay job, run twice
@@ -291,7 +291,8 @@ def test_9_two_shells_replaying_the_same_dead_letter_enqueue_it_once(
     store = DeadLetterStore(redis_conn)
     first_shell, second_shell = store.entries(), store.entries()  # both listed it before either replayed
 
-    reports = [replay(redis_conn, first_shell), replay(redis_conn, second_shell)]
+    shell = JobsQueue(redis_conn)
+    reports = [replay(redis_conn, shell, first_shell), replay(redis_conn, shell, second_shell)]
 
     assert notification_queue(redis_conn).count == 1
     assert [len(report.replayed) for report in reports] == [1, 0]

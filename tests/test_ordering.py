@@ -1,79 +1,29 @@
 """Ordered mode (GREENQ_ORDERING=partitioned): per-chat order across retries, dead letters, crashes and
-old-format jobs, with a real Redis, the real ingress writer and real RQ burst workers.
-
-Handlers record ``(key, handler)`` effects in the order they ran (``tests.support.effects``); each key is
-``<chat>-<seq>``, so the order a chat's handlers saw is read back from Redis and checked per handler.
+old-format jobs, with a real Redis, the real ingress writer and real RQ burst workers (the other producers:
+``tests/test_ordering_producers.py``). Helpers and the effect keys: ``tests.support.ordering``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections import defaultdict
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Iterator
 
 import orjson
 import pytest
 from redis import Redis
-from redis.asyncio import Redis as AsyncRedis
 
 from greenq.core import checkpoints, keys, partitions
 from greenq.core.contract import Envelope, NotificationQueue
 from greenq.core.deadletters.store import DeadLetterStore
 from greenq.core.settings import WorkerSettings
 from greenq.core.status import read_backlog
-from greenq.ingress.partitioned import PartitionedEnqueuer
 from greenq.local.redis_server import LocalRedis
-from tests.conftest import DrainFn, load_sample
-from tests.support.effects import effects
-
-MESSAGE = load_sample("incomingMessageReceived__textMessage.json")
-ORDERED: dict[str, Any] = {
-    "router": "tests.support.effects:router",
-    "ordering": "partitioned",
-    "partitions": 1,  # every chat shares one partition: a held chat must not hold the others
-    "max_retries": 2,
-}
+from tests.conftest import DrainFn
+from tests.support.ordering import ORDERED, accept, interleaved, message, seen_by_handler
 
 
 class SimulatedCrash(RuntimeError):
     """Raised at a checkpoint: the batch stops there, as if the worker died."""
-
-
-def message(chat: str, seq: int, **steering: Any) -> bytes:
-    data = dict(MESSAGE, idMessage=f"{chat}-{seq:03d}", test=steering)
-    data["senderData"] = dict(MESSAGE["senderData"], chatId=f"{chat}@c.us")
-    return orjson.dumps(data)
-
-
-def accept(redis_server: LocalRedis, bodies: Sequence[bytes], flush: int = 7, count: int = 1) -> None:
-    """Store ``bodies`` as the ingress does in ordered mode, ``flush`` per round trip."""
-
-    async def run() -> None:
-        connection = AsyncRedis.from_url(redis_server.url)
-        writer = PartitionedEnqueuer(connection, count)
-        for start in range(0, len(bodies), flush):
-            chunk = bodies[start : start + flush]
-            await writer.enqueue([Envelope.of_bytes(body, "webhook") for body in chunk])
-        await connection.aclose()
-
-    asyncio.run(run())
-
-
-def seen_by_handler(redis: Redis) -> dict[tuple[str, str], list[int]]:
-    """(chat, handler) -> the sequence numbers in the order that handler ran them."""
-    order: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for key, handler in effects(redis):
-        chat, seq = key.rsplit("-", 1)
-        order[(chat, handler)].append(int(seq))
-    return order
-
-
-def interleaved(
-    chats: Sequence[str], per_chat: int, steer: dict[tuple[str, int], dict[str, Any]]
-) -> list[bytes]:
-    return [message(chat, seq, **steer.get((chat, seq), {})) for seq in range(per_chat) for chat in chats]
 
 
 @pytest.fixture

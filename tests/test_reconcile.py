@@ -5,69 +5,31 @@ the settings it refuses. Real redis-server, real simulator (on a thread or as a 
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import httpx2
 import orjson
 import pytest
-from prometheus_client import CollectorRegistry
 from redis import Redis
 
 from greenq.core.contract import Envelope, NotificationQueue
 from greenq.core.logs import FIELDS_ATTR
-from greenq.core.settings import ReconcileSettings
 from greenq.local.procs import free_port
 from greenq.local.redis_server import LocalRedis
-from greenq.pull.journal import JournalReader
-from greenq.pull.reconcile import ChatRequest, InstanceReport
-from greenq.pull.reconcile_metrics import ReconcileMetrics
-from greenq.pull.reconcile_runner import readers_for, reconcile_all, reconciler_for
+from greenq.pull.reconcile import ChatRequest
 from greenq.simulator.control import SimulatorControl
 from tests.conftest import DrainFn, load_sample
-from tests.support.reconcile import TOKENS, handled, journal_only, key_of, make_messages
-from tests.support.simulator import INSTANCE, OTHER_INSTANCE, instances_env, running_simulator, sdk
-
-
-@dataclass
-class Pass:
-    """One in-process reconciliation pass: per-instance reports, the metrics, the readers."""
-
-    reports: dict[str, InstanceReport]
-    registry: CollectorRegistry
-    readers: dict[str, JournalReader]
-
-    def metric(self, name: str, **labels: str) -> float | None:
-        return self.registry.get_sample_value(name, labels)
-
-
-def settings_for(sim_url: str, redis_server: LocalRedis, **overrides: Any) -> ReconcileSettings:
-    values: dict[str, Any] = {
-        "instances": instances_env(sim_url),
-        "redis_url": redis_server.url,
-        "reconcile_grace_seconds": 0,
-        "reconcile_rate_per_second": 50,
-        "poll_backoff_base": 0.05,
-        "poll_backoff_cap": 0.3,
-        **overrides,
-    }
-    return ReconcileSettings(_env_file=None, **values)  # type: ignore[call-arg]
-
-
-def one_pass(settings: ReconcileSettings, redis: Redis, chat: ChatRequest | None = None) -> Pass:
-    registry = CollectorRegistry()
-    metrics = ReconcileMetrics.create(registry, [instance.name for instance in settings.instances])
-
-    async def run() -> tuple[list[InstanceReport], dict[str, JournalReader]]:
-        async with httpx2.AsyncClient(trust_env=False) as http:
-            readers = readers_for(settings, http)
-            reports = await reconcile_all(reconciler_for(settings, redis, metrics), readers, metrics, chat)
-            return list(reports), readers
-
-    reports, readers = asyncio.run(run())
-    return Pass({report.instance: report for report in reports}, registry, readers)
+from tests.support.reconcile import (
+    TOKENS,
+    handled,
+    journal_only,
+    key_of,
+    make_messages,
+    one_pass,
+    settings_for,
+)
+from tests.support.simulator import INSTANCE, OTHER_INSTANCE, running_simulator, sdk
 
 
 def deliver(redis: Redis, drain: DrainFn, messages: list[dict[str, Any]]) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:  # only an annotation: the accessors stay importable by every floor-1 module
-    from greenq.core.contract import Envelope
+    from greenq.core.contract.envelope import Envelope
 
 #: Where the human text of a message lives, per data key (first hit wins).
 _TEXT_PATHS: tuple[tuple[str, str], ...] = (

@@ -1,7 +1,9 @@
 """Chat-ordered delivery: which partition a notification belongs to.
 
 A notification's *chat key* is its instance plus its chat (``senderData.chatId``, else a top-level
-``chatId``); chat-less types (state changes, quota notices) use the instance alone. The chat key picks one
+``chatId``); chat-less types (state changes, quota notices) use the instance alone. A pulled notification
+(the poller stores GREEN API's ``{receiptId, body}`` answer whole) is keyed by the notification inside, so
+it shares its chat's partition with the webhooks of that chat. The chat key picks one
 of ``partitions`` Redis Streams by a stable hash. Every key of a partition is spelled in
 :mod:`greenq.core.keys` (``partition_*_key``).
 """
@@ -13,7 +15,7 @@ from typing import Final
 
 import orjson
 
-from greenq.core.notification import chat_id, id_instance
+from greenq.core.notification import chat_id, id_instance, unwrap
 
 #: Seconds the scheduled flag outlives a lost drain job (Redis refused the RQ enqueue after the XADD).
 SCHEDULED_TTL_SECONDS: Final = 60
@@ -21,6 +23,7 @@ SCHEDULED_TTL_SECONDS: Final = 60
 
 def chat_key(data: object) -> str:
     """Instance + chat of a parsed notification ("" parts when absent: unreadable bodies share a key)."""
+    data = unwrap(data)
     if not isinstance(data, dict):
         return ""
     instance = id_instance(data)

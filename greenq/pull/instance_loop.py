@@ -119,10 +119,10 @@ class InstancePoller:
         return received
 
     async def _enqueue(self, received: Received) -> bool:
-        """True once Redis holds the job; False if we stop first (the notification stays in GREEN API)."""
+        """True once Redis holds the notification; False if we stop first (GREEN API keeps it)."""
         while True:
             try:
-                job_id = await self._sink.enqueue(self._name, received)
+                enqueued_as = await self._sink.enqueue(self._name, received)
             except RedisError as error:
                 self._metrics.error(self._name, "enqueue")
                 if self._stopping.is_set():
@@ -147,7 +147,7 @@ class InstancePoller:
             self._backoff.reset()
             log.debug(
                 "notification enqueued",
-                extra=fields(instance=self._name, receipt_id=received.receipt_id, job_id=job_id),
+                extra=fields(instance=self._name, receipt_id=received.receipt_id, enqueued_as=enqueued_as),
             )
             return True
 

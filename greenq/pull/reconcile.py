@@ -6,6 +6,10 @@ processes the notification, or the marker an earlier run wrote when it enqueued 
 was never received: it is rebuilt in the notification shape (:mod:`greenq.pull.rebuild`) and enqueued with
 source ``reconcile``, together with its marker in one transaction, oldest first. A late real copy, or a
 second run, then finds the identity taken; the workers' deduplication treats both copies as one.
+
+In ordered mode a recovered notification is accepted when it is enqueued: it joins its chat's partition
+behind everything of that chat accepted before, and each transaction holds one partition's notifications
+(with their markers).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import orjson
 from redis import Redis
 
 from greenq.core import keys
-from greenq.core.contract import Envelope, NotificationQueue
+from greenq.core.contract import Envelope, ProducerQueue
 from greenq.core.logs import fields
 from greenq.core.notification import id_message, timestamp, type_message, type_webhook
 from greenq.pull.journal import JournalReader
@@ -29,7 +33,7 @@ from greenq.pull.reconcile_metrics import ReconcileMetrics
 
 log = logging.getLogger("greenq.reconcile")
 
-#: Notifications per enqueued job (and per Redis transaction).
+#: Notifications per enqueued job (and at most per Redis transaction).
 BATCH = 100
 
 
@@ -72,12 +76,30 @@ class _Candidate:
     entry: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class _Recovered:
+    digest: str
+    data: dict[str, Any]
+    envelope: Envelope
+
+    @classmethod
+    def of(cls, instance: str, digest: str, data: dict[str, Any]) -> _Recovered:
+        envelope = Envelope(body=orjson.dumps(data).decode(), source="reconcile", token_id=instance)
+        return cls(digest, data, envelope)
+
+
+def _envelope_of(recovered: _Recovered) -> Envelope:
+    return recovered.envelope
+
+
 class Reconciler:
     """Compares journals with the dedup markers and enqueues what is missing."""
 
-    def __init__(self, redis: Redis, metrics: ReconcileMetrics, policy: ReconcilePolicy) -> None:
+    def __init__(
+        self, redis: Redis, queue: ProducerQueue, metrics: ReconcileMetrics, policy: ReconcilePolicy
+    ) -> None:
         self._redis = redis
-        self._queue = NotificationQueue(redis)
+        self._queue = queue
         self._metrics = metrics
         self._policy = policy
 
@@ -149,24 +171,28 @@ class Reconciler:
         return rebuilt
 
     def _enqueue(self, name: str, notifications: list[tuple[str, dict[str, Any]]]) -> None:
-        """Jobs of ``BATCH`` notifications, each committed with its markers in one transaction."""
+        """Jobs of up to ``BATCH`` notifications (ordered mode: one partition's), each committed with its
+        markers in one transaction."""
         for start in range(0, len(notifications), BATCH):
-            chunk = notifications[start : start + BATCH]
-            envelopes = [
-                Envelope(body=orjson.dumps(data).decode(), source="reconcile", token_id=name)
-                for _, data in chunk
+            chunk = [
+                _Recovered.of(name, digest, data) for digest, data in notifications[start : start + BATCH]
             ]
-            pipe = self._redis.pipeline(transaction=True)
-            pipe.multi()
-            self._queue.enqueue(envelopes, pipeline=pipe)
-            for digest, _ in chunk:
-                pipe.set(keys.reconciled_key(digest), 1, ex=self._policy.marker_seconds)
-            pipe.execute()
-            for _, data in chunk:
-                log.info(
-                    "recovered a notification GREEN API did not deliver",
-                    extra=fields(instance=name, **_described(data)),
-                )
+            for group in self._queue.split(chunk, _envelope_of):
+                self._commit(group)
+                for recovered in group:
+                    log.info(
+                        "recovered a notification GREEN API did not deliver",
+                        extra=fields(instance=name, **_described(recovered.data)),
+                    )
+
+    def _commit(self, group: list[_Recovered]) -> None:
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.multi()
+        enqueued = self._queue.enqueue([recovered.envelope for recovered in group], pipe)
+        for recovered in group:
+            pipe.set(keys.reconciled_key(recovered.digest), 1, ex=self._policy.marker_seconds)
+        pipe.execute()
+        self._queue.settle(enqueued)
 
     def _unmapped(self, report: InstanceReport, entry: dict[str, Any], error: Unmappable) -> None:
         report.unmapped += 1

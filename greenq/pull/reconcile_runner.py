@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from redis import Redis
 from redis.exceptions import RedisError
 
+from greenq.core.contract import producer_queue
 from greenq.core.logs import fields
 from greenq.core.redis_conn import connect
 from greenq.core.settings import ReconcileSettings
@@ -113,7 +114,7 @@ def reconciler_for(settings: ReconcileSettings, redis: Redis, metrics: Reconcile
         grace_seconds=settings.reconcile_grace_seconds,
         marker_seconds=settings.dedup_window_seconds,
     )
-    return Reconciler(redis, metrics, policy)
+    return Reconciler(redis, producer_queue(settings, redis), metrics, policy)
 
 
 def readers_for(settings: ReconcileSettings, http: httpx2.AsyncClient) -> dict[str, JournalReader]:

@@ -15,7 +15,7 @@ import httpx2
 from prometheus_client import CollectorRegistry
 from redis import Redis
 
-from greenq.core.contract import NotificationQueue
+from greenq.core.contract import producer_queue
 from greenq.core.logs import fields
 from greenq.core.redis_conn import connect
 from greenq.core.settings import PollerSettings
@@ -67,7 +67,7 @@ async def poll_instances(
 ) -> None:
     """Run one :class:`InstancePoller` per instance until ``stopping`` is set and all have finished."""
     policy = PollPolicy.from_settings(settings)
-    sink = NotificationSink(NotificationQueue(redis))
+    sink = NotificationSink(producer_queue(settings, redis))
     connections = 2 * len(settings.instances) + 2
     limits = httpx2.Limits(max_connections=connections, max_keepalive_connections=connections)
     client = httpx2.AsyncClient(limits=limits, headers={"User-Agent": USER_AGENT})

@@ -1,22 +1,31 @@
 """Helpers the reconciliation tests share: message notifications the journal can describe, what handlers
-saw (the stream sink's entries), and running ``greenq reconcile`` as a process."""
+saw (the stream sink's entries), one pass in-process, and running ``greenq reconcile`` as a process."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import subprocess
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+import httpx2
 import orjson
+from prometheus_client import CollectorRegistry
 from redis import Redis
 
 from greenq.core import keys
 from greenq.core.notification import unwrap
+from greenq.core.settings import ReconcileSettings
 from greenq.local.redis_server import LocalRedis
+from greenq.pull.journal import JournalReader
 from greenq.pull.rebuild import BUILDERS
+from greenq.pull.reconcile import ChatRequest, InstanceReport
+from greenq.pull.reconcile_metrics import ReconcileMetrics
+from greenq.pull.reconcile_runner import readers_for, reconcile_all, reconciler_for
 from greenq.simulator.control import SimulatorControl
 from tests.conftest import SAMPLES_DIR
 from tests.support.processes import GREENQ, subprocess_env
@@ -111,3 +120,42 @@ def journal_only(control: SimulatorControl, instance: int, messages: list[dict[s
     """Messages GREEN API journaled but never delivered."""
     control.inject(instance, "lose", len(messages))
     control.add(instance, messages)
+
+
+@dataclass
+class Pass:
+    """One in-process reconciliation pass: per-instance reports, the metrics, the readers."""
+
+    reports: dict[str, InstanceReport]
+    registry: CollectorRegistry
+    readers: dict[str, JournalReader]
+
+    def metric(self, name: str, **labels: str) -> float | None:
+        return self.registry.get_sample_value(name, labels)
+
+
+def settings_for(sim_url: str, redis_server: LocalRedis, **overrides: Any) -> ReconcileSettings:
+    values: dict[str, Any] = {
+        "instances": instances_env(sim_url),
+        "redis_url": redis_server.url,
+        "reconcile_grace_seconds": 0,
+        "reconcile_rate_per_second": 50,
+        "poll_backoff_base": 0.05,
+        "poll_backoff_cap": 0.3,
+        **overrides,
+    }
+    return ReconcileSettings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def one_pass(settings: ReconcileSettings, redis: Redis, chat: ChatRequest | None = None) -> Pass:
+    registry = CollectorRegistry()
+    metrics = ReconcileMetrics.create(registry, [instance.name for instance in settings.instances])
+
+    async def run() -> tuple[list[InstanceReport], dict[str, JournalReader]]:
+        async with httpx2.AsyncClient(trust_env=False) as http:
+            readers = readers_for(settings, http)
+            reports = await reconcile_all(reconciler_for(settings, redis, metrics), readers, metrics, chat)
+            return list(reports), readers
+
+    reports, readers = asyncio.run(run())
+    return Pass({report.instance: report for report in reports}, registry, readers)

@@ -10,6 +10,7 @@ import orjson
 from greenq.cli.context import EXIT_INCOMPLETE, EXIT_OK, EXIT_REFUSED, OpsContext
 from greenq.cli.dlq import render
 from greenq.cli.dlq.arguments import criteria, selection_problem
+from greenq.core.contract import producer_queue
 from greenq.core.deadletters import (
     DeadLetter,
     DeadLetterFilter,
@@ -60,7 +61,7 @@ def replay_letters(args: argparse.Namespace, ctx: OpsContext) -> int:
         by_ids(store, args.entry_ids, report) if args.entry_ids else select(store, chosen, args.limit)
     )
     try:
-        replay(ctx.redis, letters, store, report)
+        replay(ctx.redis, producer_queue(ctx.settings, ctx.redis), letters, store, report)
     except UnreadableDeadLetter as error:
         ctx.out.write(f"replayed {len(report.replayed)}\n")
         return _unreadable(ctx, error)

@@ -1,16 +1,18 @@
 """The notification queue as every side uses it: the RQ queue, every job's options, envelopes in as jobs.
 
-Producers (ingress, poller, reconcile, dead-letter replay, a worker's retry, the ordered-mode drain) write
-through :class:`NotificationQueue`; workers and readers (``greenq status``, the failed-job registry) build
-the same RQ queue with :func:`notification_queue`. A write returns only after Redis has acknowledged it,
+The ingress, a worker's retry and the ordered-mode drain write through :class:`NotificationQueue`; the
+poller, ``greenq reconcile`` and ``greenq dlq replay`` through :class:`JobsQueue` (by default; see
+:mod:`.producer`). Workers and readers (``greenq status``, the failed-job registry) build the same RQ queue
+with :func:`notification_queue`. A write returns only after Redis has acknowledged it,
 which is what makes the ingress's 200 durable; with ``pipeline`` it is only queued on that pipeline.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from redis import Redis
 from redis.client import Pipeline
@@ -33,6 +35,9 @@ JOB_RETRY_INTERVALS: Final = (0, 5, 15, 60, 300)  # the first re-run needs no sc
 
 #: Seconds RQ keeps a failed job (a crash, not a handler error: those go to the dead letter).
 FAILURE_TTL: Final = 7 * 24 * 3600
+
+
+Item = TypeVar("Item")
 
 
 def notification_queue(connection: Redis) -> Queue:
@@ -80,3 +85,30 @@ class NotificationQueue:
         else:
             job = self.rq_queue.enqueue(function, **options)
         return str(job.id)
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    """What a producer's write left: ``ref`` names it in logs (the RQ job id, or in ordered mode the
+    partition stream); ``pending_drains``: the partitions whose drain ``settle`` has yet to schedule."""
+
+    ref: str
+    pending_drains: tuple[int, ...] = ()
+
+
+class JobsQueue:
+    """The producers' writer with ``GREENQ_ORDERING=jobs``: each enqueue is one RQ batch job (unordered)."""
+
+    def __init__(self, connection: Redis) -> None:
+        self._queue = NotificationQueue(connection)
+
+    def split(self, items: Sequence[Item], envelope_of: Callable[[Item], Envelope]) -> list[list[Item]]:
+        """All in one group: a job, and anything written with it, is one transaction."""
+        return [list(items)] if items else []
+
+    def enqueue(self, envelopes: Sequence[Envelope], pipe: Pipeline | None = None) -> Enqueued:
+        """One job; with ``pipe`` only queued there (the caller executes it)."""
+        return Enqueued(self._queue.enqueue(envelopes, pipeline=pipe))
+
+    def settle(self, enqueued: Enqueued) -> None:
+        """Nothing left to do: once EXEC ran, the job is on the queue."""

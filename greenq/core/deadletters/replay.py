@@ -2,7 +2,9 @@
 
 Replay puts the original body back on the notification queue as a ``replay`` envelope, so a worker
 validates it again with the schemas and handlers it has *now*: a schema or handler fix drains the dead
-letter. The replay job and the deletion of the entry commit together in one MULTI/EXEC, so a replayed
+letter. In ordered mode a replay is a new acceptance: the envelope is appended to its chat's partition
+behind everything of that chat accepted before the replay. The enqueue (a job, or one partition's entry)
+and the deletion of the entry commit together in one MULTI/EXEC, so a replayed
 notification is neither lost nor queued twice: a replay first takes a short lock on the entry (SET NX) and
 checks, under WATCH, that the entry still exists, so two shells replaying the same entry enqueue it once,
 and a lost EXEC reply is never re-sent. The envelope names its entry (``replay_of``): the worker claims
@@ -19,7 +21,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from greenq.core import checkpoints, keys
-from greenq.core.contract import Envelope, NotificationQueue
+from greenq.core.contract import Enqueued, Envelope, ProducerQueue
 from greenq.core.deadletters.store import DeadLetter, DeadLetterStore
 from greenq.core.logs import fields
 
@@ -61,18 +63,18 @@ class ReplayReport:
 
 def replay(
     connection: Redis,
+    queue: ProducerQueue,
     letters: Iterable[DeadLetter],
     store: DeadLetterStore | None = None,
     report: ReplayReport | None = None,
 ) -> ReplayReport:
-    """Re-enqueue each letter and delete it in one MULTI; stops at the first Redis error.
+    """Re-enqueue each letter through ``queue`` and delete it in one MULTI; stops at the first Redis error.
 
     EXEC applies both or neither when the connection or memory fails. A command that fails inside EXEC
     (e.g. WRONGTYPE on a damaged queue key) does not undo the others, so a letter whose job did not make
     it is written back (under a new id) rather than lost.
     """
     store = store if store is not None else DeadLetterStore(connection)
-    queue = NotificationQueue(connection)
     report = report if report is not None else ReplayReport()
     for letter in letters:
         if not _replay_into(report, connection, queue, store, letter):
@@ -83,14 +85,14 @@ def replay(
 def _replay_into(
     report: ReplayReport,
     connection: Redis,
-    queue: NotificationQueue,
+    queue: ProducerQueue,
     store: DeadLetterStore,
     letter: DeadLetter,
 ) -> bool:
     """Replay one letter and note the result in ``report``; False when the replay has to stop here."""
     assert letter.entry_id is not None  # letters read from the store always carry their id
     try:
-        job_id = _replay_once(connection, queue, store, letter)
+        enqueued = _replay_once(connection, queue, store, letter)
     except _Gone:
         report.missing.append(letter.entry_id)
         return True
@@ -101,16 +103,16 @@ def _replay_into(
         report.error = (letter.entry_id, f"{_name(error)}; the dead letter is kept")
         return False
     report.replayed.append(letter.entry_id)
-    _log_replayed(letter, job_id)
+    _log_replayed(letter, enqueued)
     return True
 
 
-def _log_replayed(letter: DeadLetter, job_id: str) -> None:
+def _log_replayed(letter: DeadLetter, enqueued: Enqueued) -> None:
     log.info(
         "dead letter replayed",
         extra=fields(
             entry_id=letter.entry_id,
-            job_id=job_id,
+            enqueued_as=enqueued.ref,
             outcome=letter.outcome.value,
             typeWebhook=letter.type_webhook,
             idInstance=letter.id_instance,
@@ -128,8 +130,8 @@ class _Gone(Exception):
 
 
 def _replay_once(
-    connection: Redis, queue: NotificationQueue, store: DeadLetterStore, letter: DeadLetter
-) -> str:
+    connection: Redis, queue: ProducerQueue, store: DeadLetterStore, letter: DeadLetter
+) -> Enqueued:
     """Replay ``letter`` unless another shell does: the lock makes the check-then-write exclusive."""
     assert letter.entry_id is not None
     lock = keys.replay_lock_key(letter.entry_id)
@@ -142,22 +144,25 @@ def _replay_once(
 
 
 def _enqueue_and_remove(
-    connection: Redis, queue: NotificationQueue, store: DeadLetterStore, letter: DeadLetter, lock: str
-) -> str:
+    connection: Redis, queue: ProducerQueue, store: DeadLetterStore, letter: DeadLetter, lock: str
+) -> Enqueued:
+    """One transaction: the replay's job (ordered mode: its partition's entry) and the XDEL of the letter;
+    the dead-letter stream is a global key, so in ordered mode this MULTI holds it and one partition's."""
     assert letter.entry_id is not None
     with connection.pipeline(transaction=True) as pipe:
         pipe.watch(lock)  # type: ignore[no-untyped-call]  # a lost EXEC reply raises; never re-sent
         if store.get(letter.entry_id) is None:
             raise _Gone
         checkpoints.reached(checkpoints.REPLAY_LOCKED)
-        pipe.multi()  # explicit, so RQ queues its writes inside this transaction
-        job_id = queue.enqueue([replay_envelope(letter)], pipeline=pipe)
+        pipe.multi()  # explicit, so the queue's writes go inside this transaction
+        enqueued = queue.enqueue([replay_envelope(letter)], pipe)
         store.remove_in(pipe, letter.entry_id)
         results = pipe.execute(raise_on_error=False)
     checkpoints.reached(checkpoints.REPLAY_COMMITTED)
+    queue.settle(enqueued)  # ordered mode: its partition's drain (never raises)
     failures = [result for result in results if isinstance(result, Exception)]
     if not failures:
-        return job_id
+        return enqueued
     kept = letter.entry_id
     if results[-1] == 1:  # the XDEL went through although the job did not: write the letter back
         kept = store.add(letter)

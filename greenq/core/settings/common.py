@@ -49,7 +49,7 @@ class CommonSettings(BaseSettings):
     ordering: Literal["jobs", "partitioned"] = Field(
         default="jobs",
         description="How notifications reach workers: RQ batch jobs (unordered), or per-chat ordered "
-        "partition streams (README: Ordering). Ingress and workers must agree.",
+        "partition streams (README: Ordering). Every greenq process must agree.",
     )
     partitions: int = Field(
         default=16, ge=1, le=1024, description="Partition streams in ordered mode (never change live)."
