@@ -68,6 +68,26 @@ def test_a_held_chat_holds_only_itself(redis_server: LocalRedis, redis_conn: Red
     ]
 
 
+def test_a_chat_arriving_while_another_is_held_is_drained_at_once(
+    redis_server: LocalRedis, redis_conn: Redis, drain: DrainFn
+) -> None:
+    """Chat a is held for an hour and its partition has nothing else: the release queues one delayed drain
+    for a's retry. Chat b, accepted afterwards into the same partition, still gets a drain of its own now."""
+    accept(redis_server, interleaved(["a"], 1, {("a", 0): {"raise": 1}}))
+    drain(**ORDERED, retry_backoff=[3600.0])
+    assert redis_conn.hlen(keys.partition_held_key(0)) == 1
+    assert redis_conn.exists(keys.partition_retry_key(0))
+    assert not redis_conn.exists(keys.partition_scheduled_key(0))
+
+    accept(redis_server, interleaved(["b"], 3, {}))
+    drain(**ORDERED, retry_backoff=[3600.0])
+
+    order = seen_by_handler(redis_conn)
+    assert order[("b", "flaky")] == [0, 1, 2]
+    assert order[("a", "record")] == [0]  # still held, waiting for its retry
+    assert NotificationQueue(redis_conn).rq_queue.scheduled_job_registry.count == 1  # one delayed drain
+
+
 def test_a_crash_mid_batch_reprocesses_the_same_entries_in_order_exactly_once(
     redis_server: LocalRedis, redis_conn: Redis, drain: DrainFn, no_crash: None
 ) -> None:

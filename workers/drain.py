@@ -67,6 +67,7 @@ class PartitionDrain:
         """Drain for at most :data:`BUDGET_SECONDS`; returns how many notifications committed."""
         if not self._acquire(partition, lease_id):
             return 0
+        self._clear_due_retry(partition)
         self._ensure_group(partition)
         done, deadline = 0, time.monotonic() + BUDGET_SECONDS
         try:
@@ -88,15 +89,23 @@ class PartitionDrain:
         of the drain job failed after its XADD landed). Returns the partitions scheduled."""
         scheduled = []
         for partition in range(self._partitions):
-            if not self._redis.xlen(keys.partition_stream_key(partition)) and not self._redis.hlen(
-                keys.partition_held_key(partition)
+            if not self._redis.xlen(keys.partition_stream_key(partition)) and (
+                not self._redis.hlen(keys.partition_held_key(partition))
+                or self._redis.exists(keys.partition_retry_key(partition))
             ):
-                continue
+                continue  # nothing waiting, or only held chats whose delayed drain is queued
             flag = keys.partition_scheduled_key(partition)
             if self._redis.set(flag, 1, nx=True, ex=partitions.SCHEDULED_TTL_SECONDS):
                 self._queue.enqueue_drain(partition)
                 scheduled.append(partition)
         return scheduled
+
+    def _clear_due_retry(self, partition: int) -> None:
+        """A run that starts once a held chat's retry is due serves it: the delayed drain's flag goes, so
+        this run's release can queue the next one."""
+        held = self._hgetall(keys.partition_held_key(partition))
+        if held and min(float(value) for value in held.values()) <= time.time():
+            self._redis.delete(keys.partition_retry_key(partition))
 
     def _acquire(self, partition: int, lease_id: str) -> bool:
         key = keys.partition_lease_key(partition)
@@ -122,10 +131,17 @@ class PartitionDrain:
         held = {k.decode(): float(v) for k, v in self._hgetall(keys.partition_held_key(partition)).items()}
         if not backlog and not held:
             return
-        now = time.time()
-        delay = 0.0 if backlog else max(0.0, min(held.values()) - now)
-        flag = keys.partition_scheduled_key(partition)
-        if self._redis.set(flag, 1, nx=True, ex=partitions.SCHEDULED_TTL_SECONDS + int(delay)):
+        if backlog:
+            flag = keys.partition_scheduled_key(partition)
+            if self._redis.set(flag, 1, nx=True, ex=partitions.SCHEDULED_TTL_SECONDS):
+                self._queue.enqueue_drain(partition)
+            return
+        # Only held chats left: a drain delayed to the earliest retry, flagged by its own key. The scheduled
+        # flag stays clear, so a notification of another chat arriving meanwhile gets a drain at once
+        # instead of waiting behind the held chat's backoff.
+        delay = max(0.0, min(held.values()) - time.time())
+        retry = keys.partition_retry_key(partition)
+        if self._redis.set(retry, 1, nx=True, ex=partitions.SCHEDULED_TTL_SECONDS + int(delay)):
             self._queue.enqueue_drain(partition, delay=delay)
 
     def _hgetall(self, key: str) -> dict[bytes, bytes]:

@@ -103,6 +103,11 @@ def partition_scheduled_key(partition: int) -> str:
     return f"{_partition_tag(partition)}:scheduled"
 
 
+def partition_retry_key(partition: int) -> str:
+    """Set while a delayed drain for the partition's held chats is queued (one at a time)."""
+    return f"{_partition_tag(partition)}:retry"
+
+
 def partition_held_key(partition: int) -> str:
     return f"{_partition_tag(partition)}:held"
 
