@@ -1,7 +1,24 @@
--- POST distinct notifications: the documented samples in turn, each request's idMessage made unique.
--- BENCH_BODY holds the sample bodies separated by lines "--8<--", each with the placeholder IDMESSAGE.
-local counter = 0
-local thread_id = 0
+-- POST distinct notifications, each wrk connection acting as one GREEN API instance that numbers them.
+--
+-- Order check (bench/ordering_router.py): GREEN API sends an instance's next notification only after the
+-- previous one was answered, so each connection is one instance (idInstance 77<connection, 8 digits>) with
+-- one request in flight, and its requests carry a rising sequence in the idMessage
+-- (BENCH<connection, 5 digits><sequence, 12 digits>, unique per request so dedup never folds two).
+--
+-- Why one connection per thread: wrk keeps one Lua state per *thread* and calls request() and response()
+-- without saying which connection they are for, so per-connection state exists only when each thread has
+-- one connection. bench/e2e.py therefore runs wrk with threads = connections; this script's globals are
+-- then that connection's, and its one-in-flight holds by construction (a thread-wide chat shared by several
+-- connections would have several requests in flight and could be accepted out of order before greenq sees
+-- it).
+--
+-- A non-200 answer is resent as it was (same idMessage, same sequence), as GREEN API resends; if the first
+-- copy landed after all, greenq's dedup folds the second. Only a lower sequence counts as a violation.
+-- (wrk calls request() once on its first thread to check the script and never sends that one: that
+-- connection's sequence starts at 2, a gap, which the check allows.)
+--
+-- BENCH_BODY holds the sample bodies separated by lines "--8<--", each with the placeholders IDMESSAGE and
+-- "IDINSTANCE" (a quoted string where the number goes).
 local threads = {}
 
 function setup(thread)
@@ -10,7 +27,10 @@ function setup(thread)
 end
 
 function init(args)
-  thread_id = tid
+  connection = tid
+  instance = string.format("77%08d", connection)
+  sequence = 0
+  resend = false
   local f = io.open(os.getenv("BENCH_BODY"), "rb")
   local text = f:read("*a")
   f:close()
@@ -24,8 +44,17 @@ function init(args)
 end
 
 function request()
-  counter = counter + 1
-  local id = string.format("BENCH%02d%010d", thread_id, counter)
-  local template = templates[(counter % #templates) + 1]
-  return wrk.format(nil, nil, nil, (template:gsub("IDMESSAGE", id)))
+  if not resend then
+    sequence = sequence + 1
+    local id = string.format("BENCH%05d%012d", connection, sequence)
+    local body = templates[(sequence % #templates) + 1]:gsub("IDMESSAGE", id)
+    body = body:gsub('"IDINSTANCE"', instance)
+    pending = wrk.format(nil, nil, nil, body)
+  end
+  resend = false
+  return pending
+end
+
+function response(status, headers, body)
+  resend = status ~= 200
 end

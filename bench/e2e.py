@@ -1,8 +1,12 @@
 """End-to-end benchmark: wrk -> nginx -> 2 ingress -> Redis (AOF, fsync always) -> 2 workers, sustained.
 
 Every request carries a distinct notification (the samples mix, unique idMessage), so the processed count
-is exact: ``lost`` is counted (accepted minus what the stream sink recorded), not assumed. Latency is wrk's
-per-request time through nginx, i.e. the ack latency GREEN API would see.
+is exact: ``lost`` is counted (accepted minus the outcomes the workers committed), not assumed. Latency is
+wrk's per-request time through nginx, i.e. the ack latency GREEN API would see.
+
+Order is counted too: each wrk connection is one instance with one request in flight that numbers its
+notifications (``bench/e2e.lua``), and the workers run ``bench.ordering_router``, whose handler counts every
+notification committed after a higher number of its chat (``order_violations``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import orjson
 from redis import Redis
 
 from bench.common import ROOT, SAMPLES, WrkResult, cpu_seconds, peak_rss_mb, save, wrk
+from bench.ordering_router import ROUTER_PATH, OrderCounts, order_counts
 from greenq.core import keys
 from greenq.core.contract import notification_queue
 from greenq.local.procs import free_port
@@ -29,12 +34,14 @@ LUA = ROOT / "bench" / "e2e.lua"
 
 
 def body_templates(path: Path) -> None:
-    """The samples that carry an idMessage, with the id replaced by wrk's per-request placeholder."""
+    """The samples that carry an idMessage, with the id and the instance replaced by wrk's per-request
+    placeholders (e2e.lua: each connection its own instance and numbered ids)."""
     bodies = []
     for sample in SAMPLES:
         data = orjson.loads(sample.read_bytes())
         if "idMessage" in data:
-            bodies.append(orjson.dumps({**data, "idMessage": "IDMESSAGE"}).decode())
+            instance = {**data["instanceData"], "idInstance": "IDINSTANCE"}
+            bodies.append(orjson.dumps({**data, "idMessage": "IDMESSAGE", "instanceData": instance}).decode())
     path.write_text("\n--8<--\n".join(bodies))
 
 
@@ -75,6 +82,7 @@ class Measured:
     rss: dict[str, float]
     cpu: dict[str, float]
     batches: list[float]
+    order: OrderCounts
 
 
 def main(
@@ -120,6 +128,9 @@ def _options(work: Path, appendfsync: str, ordering: str, workers: int) -> UpOpt
             ("GREENQ_STREAM_MAXLEN", "10000000"),
             ("GREENQ_LOG_LEVEL", "INFO"),
             ("GREENQ_ORDERING", ordering),
+            # The order check; the workers import bench from the repository: ``python -m greenq`` puts their
+            # working directory (inherited from ``python -m bench``, run at the root) first on sys.path.
+            ("GREENQ_ROUTER", ROUTER_PATH),
         ),
     )
 
@@ -133,7 +144,10 @@ def measure(pipeline: LocalPipeline, work: Path, seconds: int, connections: int)
     body_templates(templates)
     started = time.monotonic()
     token = pipeline.token_file.read_text().strip()
-    result = wrk(pipeline.webhook_url, templates, token, seconds, connections, threads=2, script=LUA)
+    # One thread per connection: e2e.lua keeps each connection's sequence in its thread's Lua state.
+    result = wrk(
+        pipeline.webhook_url, templates, token, seconds, connections, threads=connections, script=LUA
+    )
     load_seconds = time.monotonic() - started
     backlog = queued(redis)
     server_accepted = ingress_accepted(pipeline)
@@ -153,6 +167,7 @@ def measure(pipeline: LocalPipeline, work: Path, seconds: int, connections: int)
         batches=[
             scrape_sum(c.url, "greenq_batch_size_count") for c in pipeline.children if c.role == "worker"
         ],
+        order=order_counts(redis),
     )
 
 
@@ -200,6 +215,9 @@ def figures(m: Measured) -> dict[str, Any]:
         "peak_rss_mb": m.rss,
         "cpu_seconds": m.cpu,
         "max_rss_mb": max(m.rss.values()),
+        "order_checked": m.order.checked,
+        "order_violations": m.order.violations,
+        "order_chats": m.order.chats,
     }
 
 
