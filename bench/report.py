@@ -20,9 +20,11 @@ TARGETS = {
 DESIGN_RUNS = (
     ("jobs", 32, 2),
     ("partitioned", 32, 2),
-    ("jobs", 128, 2),
+    ("jobs", 128, 1),
     ("partitioned", 128, 1),
+    ("jobs", 128, 2),
     ("partitioned", 128, 2),
+    ("jobs", 128, 4),
     ("partitioned", 128, 4),
 )
 
