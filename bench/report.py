@@ -224,8 +224,8 @@ def designs() -> list[str]:
         *DESIGN_INTRO,
         "",
         "| design | connections | workers | s | accepted/s | drained/s | mean batch | p99 ack ms | lost "
-        "| order violations |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| order violations | Redis CPU µs/notification |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for mode, connections, workers_ in DESIGN_RUNS:
         path = RESULTS / f"e2e-{mode}-c{connections}-w{workers_}.json"
@@ -234,9 +234,17 @@ def designs() -> list[str]:
             lines.append(
                 f"| {mode} | {connections} | {workers_} | {run['seconds']} | {run['accepted_per_second']:.0f} "
                 f"| {run['drained_per_second']:.0f} | {run['mean_batch']:.1f} | {run['p99_ack_ms']:.1f} "
-                f"| {run['lost']:.0f} | {order_violations(run)} |"
+                f"| {run['lost']:.0f} | {order_violations(run)} | {redis_cpu_per_notification(run)} |"
             )
     return [*lines, "", *DESIGN_LIMITS, ""]
+
+
+def redis_cpu_per_notification(run: dict[str, Any]) -> str:
+    """Redis's CPU over the run (load and drain) per processed notification: how far one Redis carries."""
+    processed = run.get("processed") or 0
+    if not processed:
+        return "n/a"
+    return f"{run['cpu_seconds'].get('redis', 0.0) / processed * 1e6:.0f}"
 
 
 def order_violations(run: dict[str, Any]) -> str:
