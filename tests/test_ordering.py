@@ -7,28 +7,22 @@ Handlers record ``(key, handler)`` effects in the order they ran (``tests.suppor
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
-import orjson
 import pytest
 from redis import Redis
-from redis.asyncio import Redis as AsyncRedis
 
 from greenq.core import checkpoints, keys, partitions
 from greenq.core.contract import Envelope, NotificationQueue
 from greenq.core.deadletters.store import DeadLetterStore
 from greenq.core.settings import WorkerSettings
 from greenq.core.status import read_backlog
-from greenq.ingress.partitioned import PartitionedEnqueuer
 from greenq.local.redis_server import LocalRedis
-from tests.conftest import DrainFn, load_sample
-from tests.support.effects import effects
+from tests.conftest import DrainFn
+from tests.support.ordering import accept, chat_key, id_of, interleaved, message, parked, seen_by_handler
 
-MESSAGE = load_sample("incomingMessageReceived__textMessage.json")
 ORDERED: dict[str, Any] = {
     "router": "tests.support.effects:router",
     "ordering": "partitioned",
@@ -39,41 +33,6 @@ ORDERED: dict[str, Any] = {
 
 class SimulatedCrash(RuntimeError):
     """Raised at a checkpoint: the batch stops there, as if the worker died."""
-
-
-def message(chat: str, seq: int, **steering: Any) -> bytes:
-    data = dict(MESSAGE, idMessage=f"{chat}-{seq:03d}", test=steering)
-    data["senderData"] = dict(MESSAGE["senderData"], chatId=f"{chat}@c.us")
-    return orjson.dumps(data)
-
-
-def accept(redis_server: LocalRedis, bodies: Sequence[bytes], flush: int = 7, count: int = 1) -> None:
-    """Store ``bodies`` as the ingress does in ordered mode, ``flush`` per round trip."""
-
-    async def run() -> None:
-        connection = AsyncRedis.from_url(redis_server.url)
-        writer = PartitionedEnqueuer(connection, count)
-        for start in range(0, len(bodies), flush):
-            chunk = bodies[start : start + flush]
-            await writer.enqueue([Envelope.of_bytes(body, "webhook") for body in chunk])
-        await connection.aclose()
-
-    asyncio.run(run())
-
-
-def seen_by_handler(redis: Redis) -> dict[tuple[str, str], list[int]]:
-    """(chat, handler) -> the sequence numbers in the order that handler ran them."""
-    order: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for key, handler in effects(redis):
-        chat, seq = key.rsplit("-", 1)
-        order[(chat, handler)].append(int(seq))
-    return order
-
-
-def interleaved(
-    chats: Sequence[str], per_chat: int, steer: dict[tuple[str, int], dict[str, Any]]
-) -> list[bytes]:
-    return [message(chat, seq, **steer.get((chat, seq), {})) for seq in range(per_chat) for chat in chats]
 
 
 @pytest.fixture
@@ -107,15 +66,8 @@ def test_a_held_chat_holds_only_itself(redis_server: LocalRedis, redis_conn: Red
     assert order[("b", "flaky")] == list(range(6))
     assert order[("a", "flaky")] == [0]  # 1 waits for its retry; 2..5 wait behind it, in order
     assert order[("a", "record")] == [0, 1]
-    assert redis_conn.hkeys(keys.partition_held_key(0)) == [
-        partitions.chat_key(orjson.loads(message("a", 0))).encode()
-    ]
-    parked = redis_conn.lrange(
-        keys.partition_parked_key(0, partitions.chat_key(orjson.loads(message("a", 0)))), 0, -1
-    )
-    assert [orjson.loads(orjson.loads(raw)["body"])["idMessage"] for raw in parked] == [
-        f"a-{seq:03d}" for seq in range(1, 6)
-    ]
+    assert redis_conn.hkeys(keys.partition_held_key(0)) == [chat_key("a").encode()]
+    assert [id_of(one) for one in parked(redis_conn, "a")] == [f"a-{seq:03d}" for seq in range(1, 6)]
 
 
 def test_a_crash_mid_batch_reprocesses_the_same_entries_in_order_exactly_once(
