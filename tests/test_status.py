@@ -157,6 +157,7 @@ def test_status_command_human_and_json(cli: Cli, redis_conn: Redis) -> None:
     assert set(data) == {
         "queue",
         "backlog",
+        "held_chats",
         "scheduled",
         "started",
         "failed",
@@ -170,6 +171,8 @@ def test_status_command_human_and_json(cli: Cli, redis_conn: Redis) -> None:
     assert data["backlog"]["depth"] == 1
     assert data["dead_letters"] == {"total": 1, "by_outcome": {"failed": 1}, "complete": True}
     assert data["outcomes"] is None
+    assert data["held_chats"] is None  # jobs mode has no held chats (ordered mode: tests/test_ordering.py)
+    assert "held chats" not in text
 
 
 def test_status_lists_a_running_worker_process(redis_server: LocalRedis, redis_conn: Redis) -> None:
