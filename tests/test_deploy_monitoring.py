@@ -57,6 +57,7 @@ def test_alert_unit_tests_pass_and_cover_unknown_type_and_worker_down() -> None:
         "GreenqFailedJobs",
         "GreenqNotificationsTooLarge",
         "GreenqIngressBodyOverCap",
+        "GreenqChatHeldLong",
     } <= proven
 
 
@@ -85,6 +86,7 @@ def test_alerts_cover_the_operational_failure_modes() -> None:
         "greenq_redis_up == 0",
         "greenq_redis_memory_used_bytes",
         "greenq_failed_jobs",
+        "greenq_held_chats",
     ):
         assert fragment in joined, fragment
 

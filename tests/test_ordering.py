@@ -19,7 +19,17 @@ from greenq.core.settings import WorkerSettings
 from greenq.core.status import read_backlog
 from greenq.local.redis_server import LocalRedis
 from tests.conftest import DrainFn
-from tests.support.ordering import ORDERED, accept, interleaved, message, seen_by_handler
+from tests.support.ops_cli import Cli
+from tests.support.ordering import (
+    ORDERED,
+    accept,
+    chat_key,
+    id_of,
+    interleaved,
+    message,
+    parked,
+    seen_by_handler,
+)
 
 
 class SimulatedCrash(RuntimeError):
@@ -57,15 +67,27 @@ def test_a_held_chat_holds_only_itself(redis_server: LocalRedis, redis_conn: Red
     assert order[("b", "flaky")] == list(range(6))
     assert order[("a", "flaky")] == [0]  # 1 waits for its retry; 2..5 wait behind it, in order
     assert order[("a", "record")] == [0, 1]
-    assert redis_conn.hkeys(keys.partition_held_key(0)) == [
-        partitions.chat_key(orjson.loads(message("a", 0))).encode()
-    ]
-    parked = redis_conn.lrange(
-        keys.partition_parked_key(0, partitions.chat_key(orjson.loads(message("a", 0)))), 0, -1
-    )
-    assert [orjson.loads(orjson.loads(raw)["body"])["idMessage"] for raw in parked] == [
-        f"a-{seq:03d}" for seq in range(1, 6)
-    ]
+    assert redis_conn.hkeys(keys.partition_held_key(0)) == [chat_key("a").encode()]
+    assert [id_of(one) for one in parked(redis_conn, "a")] == [f"a-{seq:03d}" for seq in range(1, 6)]
+
+
+def test_a_held_chat_shows_in_the_gauge_and_in_greenq_status(
+    redis_server: LocalRedis, redis_conn: Redis, drain: DrainFn, cli: Cli
+) -> None:
+    """``greenq_held_chats`` (the worker's scrape-time gauge, alerted by GreenqChatHeldLong) and ``greenq
+    status`` count the chat a failing handler holds, and nothing once its retry went through."""
+    accept(redis_server, interleaved(["a", "b"], 3, {("a", 1): {"raise": 1}}))
+    runtime = drain(**ORDERED, retry_backoff=[3600.0])
+    ordered = {"GREENQ_ORDERING": "partitioned", "GREENQ_PARTITIONS": "1"}
+    assert runtime.registry.get_sample_value("greenq_held_chats") == 1
+    assert "\n  held chats         1 (" in cli("status", env=ordered).out
+    assert orjson.loads(cli("status", "--json", env=ordered).out)["held_chats"] == 1
+
+    redis_conn.hset(keys.partition_held_key(0), chat_key("a"), "0")  # its retry is due (no scheduler here)
+    assert runtime.context.drain.drain(0, "test-drain") == 2  # a-1 (retried) and a-2 behind it
+    assert seen_by_handler(redis_conn)[("a", "flaky")] == [0, 1, 2]
+    assert runtime.registry.get_sample_value("greenq_held_chats") == 0
+    assert "\n  held chats         0 (" in cli("status", env=ordered).out
 
 
 def test_a_chat_arriving_while_another_is_held_is_drained_at_once(

@@ -132,6 +132,23 @@ def test_dead_letter_split_says_when_it_is_partial(redis_conn: Redis) -> None:
     assert "(of the oldest 2)" in render_text(status)
 
 
+#: Every key of ``greenq status --json``.
+STATUS_JSON_KEYS = {
+    "queue",
+    "backlog",
+    "held_chats",
+    "scheduled",
+    "started",
+    "failed",
+    "failed_oldest_age_seconds",
+    "workers",
+    "dead_letters",
+    "outcomes",
+    "memory",
+    "read_at",
+}
+
+
 def test_status_command_human_and_json(cli: Cli, redis_conn: Redis) -> None:
     NotificationQueue(redis_conn).enqueue(envelope())
     DeadLetterStore(redis_conn).add(letter(Outcome.FAILED))
@@ -154,22 +171,12 @@ def test_status_command_human_and_json(cli: Cli, redis_conn: Redis) -> None:
     ):
         assert line in text, text
     data = orjson.loads(machine.out)
-    assert set(data) == {
-        "queue",
-        "backlog",
-        "scheduled",
-        "started",
-        "failed",
-        "failed_oldest_age_seconds",
-        "workers",
-        "dead_letters",
-        "outcomes",
-        "memory",
-        "read_at",
-    }
+    assert set(data) == STATUS_JSON_KEYS
     assert data["backlog"]["depth"] == 1
     assert data["dead_letters"] == {"total": 1, "by_outcome": {"failed": 1}, "complete": True}
     assert data["outcomes"] is None
+    assert data["held_chats"] is None  # jobs mode has no held chats (ordered mode: tests/test_ordering.py)
+    assert "held chats" not in text
 
 
 def test_status_lists_a_running_worker_process(redis_server: LocalRedis, redis_conn: Redis) -> None:

@@ -6,7 +6,9 @@ one MULTI/EXEC. If another worker committed one of the same claims meanwhile, EX
 and the batch is decided again from the new claims: the reads are immutable, so each attempt starts from
 the same values. redis-py never re-sends a transaction while keys are watched (a lost reply surfaces as
 WatchError too), so a re-sent EXEC cannot apply effects twice: the next attempt finds this unit's own claim
-and skips it.
+and skips it. Ordered mode (``commit_fresh``) reads its batch again on every attempt instead: its decisions
+also move entries between the partition's stream, parked lists and held hash, which only the claims of the
+units they touch would not tell apart after a lost reply.
 
 EXEC applies every command it can: a command that fails inside it (e.g. WRONGTYPE from a handler's write)
 does not undo the others. Its reply is checked per notification; those are reported back to the caller.
@@ -54,21 +56,33 @@ class Commit:
     refused: list[WriteFailure]
 
 
+#: Reads one commit attempt's batch and its way of deciding, on the attempt's connection, before the claims
+#: are WATCHed: it may WATCH the keys its reads depend on, so that a change to them refuses the attempt.
+ReadAttempt = Callable[[Pipeline], tuple[Sequence[Read], Decide]]
+
+
 def commit_batch(redis: Redis, reads: Sequence[Read], decide: Decide) -> Commit:
     """Decide and commit the batch, deciding again from the new claims while another commit wins."""
+    return commit_fresh(redis, lambda _: (reads, decide))
+
+
+def commit_fresh(redis: Redis, read: ReadAttempt) -> Commit:
+    """Like :func:`commit_batch`, but every attempt reads its batch afresh: what a refused attempt left and
+    what an attempt whose reply was lost applied are then read from Redis, never assumed."""
     last: Exception | None = None
     for _ in range(COMMIT_ATTEMPTS):
         try:
-            return _attempt(redis, reads, decide)
+            return _attempt(redis, read)
         except WatchError as error:
             last = error
     raise CommitAborted(f"batch did not commit after {COMMIT_ATTEMPTS} attempts: {last}")
 
 
-def _attempt(redis: Redis, reads: Sequence[Read], decide: Decide) -> Commit:
-    if not reads:
-        return Commit([], [])
+def _attempt(redis: Redis, read: ReadAttempt) -> Commit:
     with redis.pipeline(transaction=True) as pipe:
+        reads, decide = read(pipe)
+        if not reads:
+            return Commit([], [])
         watched = [key for read in reads for key in read.claim.watched]
         pipe.watch(*watched)  # type: ignore[no-untyped-call]
         values: dict[str, bytes | None] = dict(zip(watched, pipe.mget(watched), strict=True))  # type: ignore[arg-type]

@@ -4,7 +4,9 @@ A ``drain_partition`` RQ job holds the partition's lease (one drain per partitio
 batches: first the chats whose parked head is due for its retry, then the stream (its pending entries first,
 left by a drain that died mid-batch, then new ones). Each batch commits its effects, claims, outcome counts
 *and* its stream acknowledgements (XACK + XDEL) and parked-list moves in one MULTI/EXEC, so committed <=>
-acknowledged; a crash commits nothing and the next drain reads the same entries in the same order.
+acknowledged; a crash commits nothing and the next drain reads the same entries in the same order. A
+commit attempt that is refused or whose reply is lost is followed by one that reads the batch again, so
+every attempt decides from the partition as it is (``PartitionDrain._read``).
 
 A handler failure with retries left parks the notification at the head of its chat's parked list and marks
 the chat held until its backoff ends; every later notification of that chat is appended behind it, so no
@@ -16,16 +18,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Final, cast
 
 from redis import Redis
+from redis.client import Pipeline
 from redis.exceptions import ResponseError
 
 from greenq.core import keys, partitions
 from greenq.core.contract import ENVELOPE_FIELD, NotificationQueue, decode_wire
 from greenq.workers.claims import Claimed
 from greenq.workers.commit import Decide
-from greenq.workers.processing import Processor
+from greenq.workers.processing import OrderedBatch, Processor
 from greenq.workers.results import Decision, Deferred, Read, Retry, Valid, Writes, own_write
 
 #: Notifications per batch (one commit) and seconds one drain job runs before yielding to other jobs.
@@ -45,7 +49,8 @@ return redis.call('XLEN', KEYS[3])
 
 @dataclass
 class _Round:
-    """One batch's bookkeeping: which chats were held when it was read, and their parked entries to pop."""
+    """One commit attempt's bookkeeping: which chats were held when it read its batch, and how many entries
+    each parked list it read holds (a chat is released only once all of them are popped)."""
 
     partition: int
     held: dict[str, float]
@@ -149,36 +154,39 @@ class PartitionDrain:
 
     def _round(self, partition: int) -> int:
         """One batch; returns how many stream or parked entries it settled (0: nothing to do now)."""
-        held = {k.decode(): float(v) for k, v in self._hgetall(keys.partition_held_key(partition)).items()}
-        state = _Round(partition, held, time.time())
+        return len(self._processor.commit_ordered(partial(self._read, partition)))
+
+    def _read(self, partition: int, pipe: Pipeline) -> OrderedBatch:
+        """One commit attempt's batch, read afresh: a retried attempt sees what the last one applied (its
+        reply lost) or left (refused). The held hash and the held chats' parked lists are WATCHed before
+        they are read: an earlier attempt's EXEC landing late, after these reads, changes one of them or a
+        claim of this batch, and so refuses this attempt instead of being decided over."""
+        state = _Round(partition, _watched_held(pipe, partition), time.time())
         wires: list[object] = []
         origins: list[str] = []
-        for chat, not_before in held.items():
+        for chat, not_before in state.held.items():
             if not_before <= state.now and len(wires) < BATCH:
-                self._read_parked(state, chat, wires, origins)
-        self._read_stream(state, wires, origins)
-        if not wires:
-            return 0
-        reads = self._processor.read_items(wires, origins)
-        self._processor.commit_items(reads, ordering=_Ordering(state).decide)
-        return len(reads)
+                self._read_parked(pipe, state, chat, wires, origins)
+        self._read_stream(pipe, state, wires, origins)
+        return OrderedBatch(wires, origins, _Ordering(state).decide)
 
-    def _read_parked(self, state: _Round, chat: str, wires: list[object], origins: list[str]) -> None:
+    def _read_parked(
+        self, pipe: Pipeline, state: _Round, chat: str, wires: list[object], origins: list[str]
+    ) -> None:
         key = keys.partition_parked_key(state.partition, chat)
-        entries = cast(list[bytes], self._redis.lrange(key, 0, BATCH - len(wires) - 1))
-        length = self._redis.llen(key)
-        state.emptied[chat] = length
+        entries = cast(list[bytes], pipe.lrange(key, 0, BATCH - len(wires) - 1))
+        state.emptied[chat] = pipe.llen(key)
         for raw in entries:
             wires.append(decode_wire(raw))
             origins.append(f"parked|{chat}")
 
-    def _read_stream(self, state: _Round, wires: list[object], origins: list[str]) -> None:
+    def _read_stream(self, pipe: Pipeline, state: _Round, wires: list[object], origins: list[str]) -> None:
         stream = keys.partition_stream_key(state.partition)
         for start in ("0", ">"):
             room = BATCH - len(wires)
             if room <= 0:
                 return
-            reply = self._redis.xreadgroup(keys.DRAIN_GROUP, keys.DRAIN_CONSUMER, {stream: start}, count=room)
+            reply = pipe.xreadgroup(keys.DRAIN_GROUP, keys.DRAIN_CONSUMER, {stream: start}, count=room)
             for _, entries in cast(list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]], reply):
                 for entry_id, values in entries:
                     wires.append(decode_wire(values.get(ENVELOPE_FIELD, b"null")))
@@ -188,7 +196,8 @@ class PartitionDrain:
 
 
 class _Ordering:
-    """The per-notification decision of a batch in ordered mode (called by the commit, in stream order).
+    """The per-notification decision of one commit attempt in ordered mode (called in the batch's order;
+    a new one, over a fresh read, for every attempt).
 
     Each read's origin says where it came from: ``stream|<entry id>`` or ``parked|<chat>``.
     """
@@ -242,6 +251,18 @@ class _Ordering:
         self._blocked.add(chat)
         held = keys.partition_held_key(self._state.partition)
         return (*parked, own_write("HSET", held, chat, repr(not_before)))
+
+
+def _watched_held(pipe: Pipeline, partition: int) -> dict[str, float]:
+    """The partition's held chats (chat -> retry not before), their hash and parked lists WATCHed first."""
+    held_key = keys.partition_held_key(partition)
+    pipe.watch(held_key)  # type: ignore[no-untyped-call]
+    raw = cast(dict[bytes, bytes], pipe.hgetall(held_key))
+    held = {chat.decode(): float(not_before) for chat, not_before in raw.items()}
+    parked = [keys.partition_parked_key(partition, chat) for chat in held]
+    if parked:
+        pipe.watch(*parked)  # type: ignore[no-untyped-call]
+    return held
 
 
 def _chat_of(read: Read) -> str:

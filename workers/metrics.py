@@ -1,8 +1,8 @@
 """Prometheus metrics of a worker process, served on its own HTTP port.
 
-Queue depth, backlog age, dead-letter size, live workers, RQ's failed registry and Redis memory against
-its ``maxmemory`` are read from Redis at scrape time (reads only, so they work while Redis is full), so
-they are right even when this worker is idle.
+Queue depth, backlog age, held chats (ordered mode), dead-letter size, live workers, RQ's failed registry
+and Redis memory against its ``maxmemory`` are read from Redis at scrape time (reads only, so they work
+while Redis is full), so they are right even when this worker is idle.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from greenq.core import keys
 from greenq.core.deadletters import DeadLetterStore, read_failed_jobs
 from greenq.core.outcomes import Outcome
 from greenq.core.redis_memory import RedisMemory, read_memory
-from greenq.core.status import read_backlog
+from greenq.core.status import read_backlog, read_held_chats
 
 DURATION_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
 BATCH_BUCKETS: Final = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
@@ -82,7 +82,7 @@ class WorkerMetrics:
 
 
 class RedisStateCollector(Collector):
-    """Gauges read from Redis on each scrape: queue depth and age, dead letters, live workers."""
+    """Gauges read from Redis on each scrape: queue depth and age, held chats, dead letters, live workers."""
 
     def __init__(self, connection: Redis, partition_count: int = 0) -> None:
         self._redis = connection
@@ -92,6 +92,7 @@ class RedisStateCollector(Collector):
         up = GaugeMetricFamily("greenq_redis_up", "1 if this worker reached Redis at scrape time.")
         try:
             depth, age, dead, workers = self._read()
+            held = read_held_chats(self._redis, self._partitions)
             failed = read_failed_jobs(self._redis)
             memory = self._memory()
         except RedisError:
@@ -112,6 +113,11 @@ class RedisStateCollector(Collector):
         yield _gauge("greenq_queue_depth", "Jobs waiting in the queue.", depth, keys.QUEUE_NAME)
         yield _gauge(
             "greenq_queue_oldest_age_seconds", "Age of the oldest waiting job.", age, keys.QUEUE_NAME
+        )
+        yield GaugeMetricFamily(
+            "greenq_held_chats",
+            "Ordered mode: chats held behind a notification waiting for its retry (0 in jobs mode).",
+            value=held,
         )
         yield GaugeMetricFamily("greenq_dead_letters", "Entries in the dead-letter stream.", value=dead)
         yield GaugeMetricFamily("greenq_workers_alive", "RQ workers registered for the queue.", value=workers)

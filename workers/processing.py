@@ -19,14 +19,16 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 
 from redis import Redis
+from redis.client import Pipeline
 from rq import get_current_job
 
 from greenq.core.settings import WorkerSettings
 from greenq.workers.claims import Claimed
-from greenq.workers.commit import Decide, commit_batch
+from greenq.workers.commit import Commit, Decide, commit_batch, commit_fresh
 from greenq.workers.deciding import Decider
 from greenq.workers.metrics import WorkerMetrics
 from greenq.workers.reading import Reader
@@ -36,10 +38,23 @@ from greenq.workers.results import Decision, Read, Settled
 from greenq.workers.router import Router
 from greenq.workers.validation import NotificationValidator
 
-__all__ = ["Ordering", "Processor"]
+__all__ = ["OrderedBatch", "Ordering", "Processor", "ReadOrdered"]
 
 #: Ordered mode: decides one notification in its chat's order, given the processor's own decision.
 Ordering = Callable[[Read, Claimed, Decide], Decision]
+
+
+@dataclass(frozen=True, slots=True)
+class OrderedBatch:
+    """Ordered mode: one commit attempt's wires as the drain read them, and how their chats order them."""
+
+    wires: Sequence[object]
+    origins: Sequence[str]
+    ordering: Ordering
+
+
+#: Ordered mode: reads a commit attempt's batch on the attempt's connection (``commit.ReadAttempt``).
+ReadOrdered = Callable[[Pipeline], OrderedBatch]
 
 
 class Processor:
@@ -74,12 +89,30 @@ class Processor:
     def read_items(self, wires: Sequence[object], origins: Sequence[str]) -> list[Read]:
         """Phase 1 for a batch (``origins`` name each wire in its batch and in dead letters)."""
         self._metrics.batch_size.observe(len(wires))
+        return self._read(wires, origins)
+
+    def commit_items(self, reads: Sequence[Read]) -> list[Settled]:
+        """Phases 2 to 4."""
+        return self._reported(commit_batch(self._redis, reads, self._decider.decide))
+
+    def commit_ordered(self, read: ReadOrdered) -> list[Settled]:
+        """Phases 1 to 4 in ordered mode: each commit attempt reads its batch through ``read`` (a retried
+        attempt decides from the partition as it is now); the batch's ordering parks retries in place."""
+        decide: Decide = partial(self._decider.decide, in_place=True)
+
+        def attempt(pipe: Pipeline) -> tuple[list[Read], Decide]:
+            batch = read(pipe)
+            return self._read(batch.wires, batch.origins), _in_order(batch.ordering, decide)
+
+        commit = commit_fresh(self._redis, attempt)
+        if commit.settled:
+            self._metrics.batch_size.observe(len(commit.settled))
+        return self._reported(commit)
+
+    def _read(self, wires: Sequence[object], origins: Sequence[str]) -> list[Read]:
         return [self._reader.read(wire, origin) for wire, origin in zip(wires, origins, strict=True)]
 
-    def commit_items(self, reads: Sequence[Read], ordering: Ordering | None = None) -> list[Settled]:
-        """Phases 2 to 4. ``ordering`` (ordered mode) wraps each decision; it parks retries in place."""
-        decide: Decide = partial(self._decider.decide, in_place=ordering is not None)
-        commit = commit_batch(self._redis, reads, decide if ordering is None else _in_order(ordering, decide))
+    def _reported(self, commit: Commit) -> list[Settled]:
         # A refused notification is reported as what it became: keyed by its Settled (the same objects).
         corrected = {id(failure.settled): record_refused(self._redis, failure) for failure in commit.refused}
         settled = [corrected.get(id(one), one) for one in commit.settled]

@@ -14,6 +14,7 @@ def render_text(status: Status) -> str:
     lines = [
         f"queue {status.queue} (read {status.read_at})",
         f"  waiting            {backlog.depth} (oldest {_duration(backlog.oldest_age_seconds)})",
+        *_held_lines(status),
         f"  scheduled retries  {status.scheduled}",
         f"  started            {status.started}",
         f"  failed (RQ)        {status.failed}{_failed_note(status)}",
@@ -36,6 +37,13 @@ def render_text(status: Status) -> str:
         lines.append("outcomes")
         lines.extend(f"  {outcome:<18} {count}" for outcome, count in sorted(status.outcomes.items()))
     return "\n".join(lines)
+
+
+def _held_lines(status: Status) -> list[str]:
+    """Ordered mode only: a held chat waits for its retry, and its later notifications behind it."""
+    if status.held_chats is None:
+        return []
+    return [f"  held chats         {status.held_chats} (each waits for a retry of its failed notification)"]
 
 
 def _failed_note(status: Status) -> str:

@@ -1,4 +1,5 @@
-"""What the pipeline looks like right now, read from Redis: backlog, retries, workers, dead letters, outcomes.
+"""What the pipeline looks like right now, read from Redis: backlog, held chats, retries, workers, dead
+letters, outcomes.
 
 Reads only: registry counts skip RQ's cleanup (which would move abandoned jobs), so ``greenq status`` never
 changes what it reports on. :func:`read_backlog` is the one place queue depth and age are computed; the dead
@@ -52,6 +53,8 @@ class Status:
 
     queue: str
     backlog: QueueBacklog
+    #: Ordered mode: chats held behind a notification waiting for its retry; None in jobs mode.
+    held_chats: int | None
     scheduled: int
     started: int
     #: Jobs in RQ's failed registry (``greenq dlq import-failed`` turns them into dead letters).
@@ -98,6 +101,17 @@ def read_partition_backlog(connection: Redis, partition_count: int, now: float) 
     depth = sum(int(length) for length in replies[0::2])
     heads = [int(_text(entries[0][0]).split("-")[0]) / 1000 for entries in replies[1::2] if entries]
     return QueueBacklog(depth=depth, oldest_age_seconds=max((now - head for head in heads), default=0.0))
+
+
+def read_held_chats(connection: Redis, partition_count: int) -> int:
+    """Ordered mode: chats held behind a notification waiting for its retry, over every partition's held
+    hash (HLEN each, one round trip; 0 without partitions)."""
+    if partition_count <= 0:
+        return 0
+    pipe = connection.pipeline(transaction=False)
+    for partition in range(partition_count):
+        pipe.hlen(keys.partition_held_key(partition))
+    return sum(int(length) for length in pipe.execute())
 
 
 def age_seconds(stamp: object, now: float) -> float:
@@ -151,6 +165,7 @@ def read_status(
     return Status(
         queue=queue.name,
         backlog=read_backlog(connection, partition_count=partition_count),
+        held_chats=read_held_chats(connection, partition_count) if partition_count > 0 else None,
         scheduled=queue.scheduled_job_registry.get_job_count(cleanup=False),
         started=queue.started_job_registry.get_job_count(cleanup=False),
         failed=failed.count,

@@ -16,7 +16,7 @@ import orjson
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
-from greenq.core import keys
+from greenq.core import keys, partitions
 from greenq.core.contract import ENVELOPE_FIELD, Envelope, notification_queue
 from greenq.ingress.partitioned import PartitionedEnqueuer
 from greenq.local.redis_server import LocalRedis
@@ -94,3 +94,20 @@ def waiting_envelopes(redis: Redis, partition_count: int = 1) -> list[Envelope]:
         envelope for partition in range(partition_count) for envelope in partition_entries(redis, partition)
     ]
     return [Envelope.from_wire(wire) for wire in batched] + streamed
+
+
+def chat_key(chat: str) -> str:
+    """The partition chat key of ``chat``'s messages."""
+    return partitions.chat_key(orjson.loads(message(chat, 0)))
+
+
+def parked(redis: Redis, chat: str, partition: int = 0) -> list[Envelope]:
+    """The envelopes waiting in ``chat``'s parked list, head (the held notification) first."""
+    raw = redis.lrange(keys.partition_parked_key(partition, chat_key(chat)), 0, -1)
+    return [Envelope.decode(entry) for entry in raw]
+
+
+def id_of(envelope: Envelope) -> str:
+    value = orjson.loads(envelope.raw_body)["idMessage"]
+    assert isinstance(value, str)
+    return value
