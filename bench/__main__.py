@@ -9,7 +9,8 @@ import argparse
 
 from bench import e2e, ingress, workers
 from bench.common import ROOT
-from bench.report import DESIGN_RUNS, load, render
+from bench.report import load, render
+from bench.report_designs import DESIGN_RUNS
 
 
 def main() -> int:

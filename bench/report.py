@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from bench.common import RESULTS
+from bench.report_designs import designs, order_violations
 
 TARGETS = {
     "ingress_vs_noop": 0.5,
@@ -15,18 +16,6 @@ TARGETS = {
     "e2e_p99_ms": 50.0,
     "rss_mb": 150.0,
 }
-
-#: (ordering mode, connections, workers) of the old-versus-new comparison (issue 13).
-DESIGN_RUNS = (
-    ("jobs", 32, 2),
-    ("partitioned", 32, 2),
-    ("jobs", 128, 1),
-    ("partitioned", 128, 1),
-    ("jobs", 128, 2),
-    ("partitioned", 128, 2),
-    ("jobs", 128, 4),
-    ("partitioned", 128, 4),
-)
 
 
 def load(name: str) -> dict[str, Any]:
@@ -214,66 +203,6 @@ def fsync_section(e2e_result: dict[str, Any], everysec: dict[str, Any]) -> list[
             f"| {run['p99_ack_ms']:.1f} | {run['lost']:.0f} | {run['mean_batch']:.1f} |"
         )
     return lines
-
-
-def designs() -> list[str]:
-    """Old (RQ batch jobs) against new (per-chat partition streams), from the runs found in results/."""
-    lines = [
-        "## Old and new design (`GREENQ_ORDERING=jobs` / `partitioned`)",
-        "",
-        *DESIGN_INTRO,
-        "",
-        "| design | connections | workers | s | accepted/s | drained/s | mean batch | p99 ack ms | lost "
-        "| order violations | Redis CPU µs/notification |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for mode, connections, workers_ in DESIGN_RUNS:
-        path = RESULTS / f"e2e-{mode}-c{connections}-w{workers_}.json"
-        if path.exists():
-            run = json.loads(path.read_text())
-            lines.append(
-                f"| {mode} | {connections} | {workers_} | {run['seconds']} | {run['accepted_per_second']:.0f} "
-                f"| {run['drained_per_second']:.0f} | {run['mean_batch']:.1f} | {run['p99_ack_ms']:.1f} "
-                f"| {run['lost']:.0f} | {order_violations(run)} | {redis_cpu_per_notification(run)} |"
-            )
-    return [*lines, "", *DESIGN_LIMITS, ""]
-
-
-def redis_cpu_per_notification(run: dict[str, Any]) -> str:
-    """Redis's CPU over the run (load and drain) per processed notification: how far one Redis carries."""
-    processed = run.get("processed") or 0
-    if not processed:
-        return "n/a"
-    return f"{run['cpu_seconds'].get('redis', 0.0) / processed * 1e6:.0f}"
-
-
-def order_violations(run: dict[str, Any]) -> str:
-    """``violations of checked`` for a run that counted them (runs recorded before the check did not)."""
-    if "order_violations" not in run:
-        return "not counted"
-    return f"{run['order_violations']} of {run['order_checked']}"
-
-
-DESIGN_INTRO = [
-    "Same topology and fsync always. **Order is counted**: wrk runs one thread per connection and each",
-    "connection is one GREEN API instance with one request in flight, whose idMessage carries a rising",
-    "sequence (`bench/e2e.lua`). The workers' router (`bench/ordering_router.py`: the stream sink plus the",
-    "check) compares each notification, inside its batch's MULTI/EXEC, with the highest sequence its chat",
-    "(instance + chat id, greenq's partition key) has committed; `order violations` counts the lower ones,",
-    "out of the notifications checked. A resend (same sequence) is not one. The old design promises no",
-    "order: two workers may commit a chat's consecutive jobs either way round, so it may count some; the",
-    "new design should count 0, and the fault harness (`tests/test_exactly_once_random.py`) proves its",
-    "order under crashes and lost replies. Design and limits: docs/ordering-design.md.",
-]
-
-
-DESIGN_LIMITS = [
-    "What limits the new figures: CPU. A drain pays RQ's per-job round trips once per 2 s of batches instead of",
-    "once per ingress flush, and the ordered ingress never lingers (it has no per-job cost to amortise), so the",
-    "old design's p50 of ~23 ms (the 20 ms backlog linger plus an fsync) drops to single digits. At 128",
-    "connections the two cores are saturated (ingresses ~11 s, workers ~10 s, Redis ~3 s, nginx ~3 s of CPU in",
-    "15 s): more workers only add contention. Runs recorded with fewer seconds overlapped other work.",
-]
 
 
 LIMITS = [
