@@ -1,8 +1,9 @@
 """Committing a batch exactly once: WATCH the claims, decide, then one MULTI/EXEC, with its replies checked.
 
-The batch reads every notification's claim keys under WATCH, decides each one from its read and its claim
-state (handlers run here; their writes are carried by the Decision) and commits every decision's writes in
-one MULTI/EXEC. If another worker committed one of the same claims meanwhile, EXEC is refused (WatchError)
+The batch reads every notification's claim keys and its chat's state (``greenq.workers.state``) under
+WATCH, decides each one from its read, its claim state and its chat's state (handlers run here; their
+writes, state changes included, are carried by the Decision) and commits every decision's writes in one
+MULTI/EXEC. If another worker committed one of the same claims meanwhile, EXEC is refused (WatchError)
 and the batch is decided again from the new claims: the reads are immutable, so each attempt starts from
 the same values. redis-py never re-sends a transaction while keys are watched (a lost reply surfaces as
 WatchError too), so a re-sent EXEC cannot apply effects twice: the next attempt finds this unit's own claim
@@ -26,7 +27,8 @@ from redis.exceptions import RedisError, WatchError
 
 from greenq.core import checkpoints, keys
 from greenq.workers.claims import Claimed
-from greenq.workers.results import Decided, Decision, Owner, Read, Retry, Settled
+from greenq.workers.results import Decided, Decision, Owner, Read, Retry, Settled, Valid
+from greenq.workers.state import ChatStates
 
 #: Commit attempts (claim conflicts or a connection lost mid-transaction) before the job itself fails.
 COMMIT_ATTEMPTS = 8
@@ -47,6 +49,9 @@ class WriteFailure:
 #: Decides one notification from its read and its claim state (called again on every commit attempt).
 Decide = Callable[[Read, Claimed], Decision]
 
+#: Decides one notification of a commit attempt, given also its chats' state as the batch left it so far.
+DecideInBatch = Callable[[Read, Claimed, ChatStates], Decision]
+
 
 @dataclass(frozen=True, slots=True)
 class Commit:
@@ -58,10 +63,10 @@ class Commit:
 
 #: Reads one commit attempt's batch and its way of deciding, on the attempt's connection, before the claims
 #: are WATCHed: it may WATCH the keys its reads depend on, so that a change to them refuses the attempt.
-ReadAttempt = Callable[[Pipeline], tuple[Sequence[Read], Decide]]
+ReadAttempt = Callable[[Pipeline], tuple[Sequence[Read], DecideInBatch]]
 
 
-def commit_batch(redis: Redis, reads: Sequence[Read], decide: Decide) -> Commit:
+def commit_batch(redis: Redis, reads: Sequence[Read], decide: DecideInBatch) -> Commit:
     """Decide and commit the batch, deciding again from the new claims while another commit wins."""
     return commit_fresh(redis, lambda _: (reads, decide))
 
@@ -83,12 +88,17 @@ def _attempt(redis: Redis, read: ReadAttempt) -> Commit:
         reads, decide = read(pipe)
         if not reads:
             return Commit([], [])
-        watched = [key for read in reads for key in read.claim.watched]
+        claimed = [key for read in reads for key in read.claim.watched]
+        chats = list(dict.fromkeys(read.state_key for read in reads if isinstance(read, Valid)))
+        watched = claimed + chats  # a chat state committed meanwhile (jobs mode) refuses this attempt
         pipe.watch(*watched)  # type: ignore[no-untyped-call]
         values: dict[str, bytes | None] = dict(zip(watched, pipe.mget(watched), strict=True))  # type: ignore[arg-type]
         claims = settle_claims(reads, values)
+        states = ChatStates({key: values[key] for key in chats})
         # An already committed unit decides nothing, but may still owe bookkeeping (ordered mode).
-        settled = [Settled(read, decide(read, claimed)) for read, claimed in zip(reads, claims, strict=True)]
+        settled = [
+            Settled(read, decide(read, claim, states)) for read, claim in zip(reads, claims, strict=True)
+        ]
         checkpoints.reached(checkpoints.HANDLERS_RAN)
         pipe.multi()
         for one in settled:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis import Redis
 from redis.client import Pipeline
 
 from greenq.core.settings import WorkerSettings
+from greenq.workers.state import ChatState
 
 
 @dataclass(frozen=True)
@@ -19,9 +20,13 @@ class HandlerContext:
     batch (its outcomes, dead letters and dedup markers), and only if the handler returns. A handler that
     raises has its queued writes discarded, so its retry cannot apply them twice. Use ``redis`` for reads
     and for anything that must happen immediately.
+
+    ``state`` is the chat's state (a name and data, README: Per-chat state), read before the batch ran
+    and committed like ``writes``: only if the handler returns.
     """
 
     redis: Redis
     writes: Pipeline
     settings: WorkerSettings
     log: logging.Logger
+    state: ChatState = field(default_factory=lambda: ChatState(None))

@@ -35,6 +35,7 @@ from greenq.workers.results import (
     own_write,
 )
 from greenq.workers.router import Router
+from greenq.workers.state import ChatStates
 
 log = logging.getLogger("greenq.worker")
 
@@ -50,31 +51,43 @@ class Decider:
         self._queue = NotificationQueue(redis)
         self._handler_log = logging.getLogger("greenq.handlers")
 
-    def decide(self, read: Read, claimed: Claimed, *, in_place: bool = False) -> Decision:
+    def decide(self, read: Read, claimed: Claimed, states: ChatStates, *, in_place: bool = False) -> Decision:
         """``in_place`` (ordered mode): a retry is not re-queued here; the caller parks it."""
         if claimed is Claimed.DONE:
             return AlreadyCommitted()
+        states.begin()
         try:
-            decision = self._decide_unclaimed(read, claimed, in_place)
+            decision = self._decide_unclaimed(read, claimed, states, in_place)
         except Exception as error:  # greenq's or the router's bug: keep the notification for a replay
+            states.rollback()  # its handlers' state changes are dropped with their writes
             log.exception("processing a notification raised", extra=fields(**notification_ids(read.data)))
             reasons = (f"processing raised {type(error).__name__}: {error}",)
             decision = self._dead_lettered(read, Outcome.FAILED, reasons, read.envelope)
         claim = read.claim.command(claimed, self._settings.dedup_window_seconds)
         return decision.plus((own_write(*claim),))
 
-    def _decide_unclaimed(self, read: Read, claimed: Claimed, in_place: bool) -> Decided | Retry:
+    def _decide_unclaimed(
+        self, read: Read, claimed: Claimed, states: ChatStates, in_place: bool
+    ) -> Decided | Retry:
         if claimed is Claimed.RESEND:
             return Decided(outcome=Outcome.DUPLICATE, envelope=read.envelope)
         if isinstance(read, Rejected):
             return self._dead_lettered(read, read.outcome, read.reasons, read.envelope)
-        routes = self._router.match(read.notification)
+        routes = self._router.match(read.notification, states.name_of(read.state_key))
         pending = read.envelope.pending_handlers
         if pending is not None:
             routes = [route for route in routes if route.name in pending]
         if not routes:
             return Decided(outcome=Outcome.UNHANDLED, envelope=read.envelope)
-        run = run_handlers(read.notification, routes, self._redis, self._settings, self._handler_log)
+        run = run_handlers(
+            read.notification,
+            routes,
+            self._redis,
+            self._settings,
+            self._handler_log,
+            states=states,
+            state_key=read.state_key,
+        )
         if not run.failures:
             return Decided(outcome=Outcome.HANDLED, envelope=read.envelope, writes=run.writes)
         return self._after_failures(read, run, in_place)

@@ -19,6 +19,7 @@ from greenq.workers.context import HandlerContext
 from greenq.workers.reporting import notification_ids
 from greenq.workers.results import QueuedWrite, Writes
 from greenq.workers.router import Route
+from greenq.workers.state import ChatStates
 
 log = logging.getLogger("greenq.worker")
 
@@ -49,13 +50,18 @@ def run_handlers(
     redis: Redis,
     settings: WorkerSettings,
     handler_log: logging.Logger,
+    *,
+    states: ChatStates,
+    state_key: str,
 ) -> HandlerRun:
-    """Run every route's handler in order; a failure does not stop the ones after it."""
+    """Run every route's handler in order; a failure does not stop the ones after it. Each handler sees the
+    chat state its predecessors (in this notification and earlier ones of the batch) left."""
     writes: list[QueuedWrite] = []
     failures: list[HandlerFailure] = []
     for route in routes:
         buffer = redis.pipeline(transaction=False)
-        context = HandlerContext(redis, buffer, settings, handler_log)
+        state = states.open(state_key)
+        context = HandlerContext(redis, buffer, settings, handler_log, state)
         try:
             route.handler(notification, context)
         except Exception as error:  # a handler's bug must not take the batch down; it is retried
@@ -71,4 +77,5 @@ def run_handlers(
             )
             continue
         writes.extend(QueuedWrite(route.name, args, options) for args, options in buffer.command_stack)
+        writes.extend(states.keep(state_key, route.name, state, settings.state_ttl_seconds))
     return HandlerRun(tuple(writes), tuple(failures))

@@ -28,7 +28,7 @@ from rq import get_current_job
 
 from greenq.core.settings import WorkerSettings
 from greenq.workers.claims import Claimed
-from greenq.workers.commit import Commit, Decide, commit_batch, commit_fresh
+from greenq.workers.commit import Commit, Decide, DecideInBatch, commit_batch, commit_fresh
 from greenq.workers.deciding import Decider
 from greenq.workers.metrics import WorkerMetrics
 from greenq.workers.reading import Reader
@@ -36,6 +36,7 @@ from greenq.workers.refusals import record_refused
 from greenq.workers.reporting import Reporter
 from greenq.workers.results import Decision, Read, Settled
 from greenq.workers.router import Router
+from greenq.workers.state import ChatStates
 from greenq.workers.validation import NotificationValidator
 
 __all__ = ["OrderedBatch", "Ordering", "Processor", "ReadOrdered"]
@@ -70,7 +71,7 @@ class Processor:
     ) -> None:
         self._redis = redis
         self._metrics = metrics
-        self._reader = Reader(validator, settings.dedup_window_seconds)
+        self._reader = Reader(validator, settings.dedup_window_seconds, settings.ordered_partitions)
         self._decider = Decider(settings, redis, router)
         self._reporter = Reporter(metrics)
 
@@ -98,9 +99,9 @@ class Processor:
     def commit_ordered(self, read: ReadOrdered) -> list[Settled]:
         """Phases 1 to 4 in ordered mode: each commit attempt reads its batch through ``read`` (a retried
         attempt decides from the partition as it is now); the batch's ordering parks retries in place."""
-        decide: Decide = partial(self._decider.decide, in_place=True)
+        decide: DecideInBatch = partial(self._decider.decide, in_place=True)
 
-        def attempt(pipe: Pipeline) -> tuple[list[Read], Decide]:
+        def attempt(pipe: Pipeline) -> tuple[list[Read], DecideInBatch]:
             batch = read(pipe)
             return self._read(batch.wires, batch.origins), _in_order(batch.ordering, decide)
 
@@ -121,5 +122,8 @@ class Processor:
         return settled
 
 
-def _in_order(ordering: Ordering, decide: Decide) -> Decide:
-    return lambda read, claimed: ordering(read, claimed, decide)
+def _in_order(ordering: Ordering, decide: DecideInBatch) -> DecideInBatch:
+    def in_order(read: Read, claimed: Claimed, states: ChatStates) -> Decision:
+        return ordering(read, claimed, lambda one, its_claim: decide(one, its_claim, states))
+
+    return in_order

@@ -12,6 +12,7 @@ import time
 
 import orjson
 
+from greenq.core import keys, partitions
 from greenq.core.contract import Envelope, EnvelopeError
 from greenq.core.logs import fields
 from greenq.core.notification import Notification
@@ -32,9 +33,13 @@ MAX_NESTING = 64
 class Reader:
     """Parses, validates and claims notifications (one per process: the validator compiles its schemas)."""
 
-    def __init__(self, validator: NotificationValidator, dedup_window_seconds: int) -> None:
+    def __init__(
+        self, validator: NotificationValidator, dedup_window_seconds: int, ordered_partitions: int = 0
+    ) -> None:
+        """``ordered_partitions``: the partition count in ordered mode (0 in jobs mode), for state keys."""
         self._validator = validator
         self._dedup_window = dedup_window_seconds
+        self._partitions = ordered_partitions
 
     def read(self, wire: object, origin: str) -> Read:
         """``origin`` names the notification in a dead letter when its envelope cannot be parsed."""
@@ -64,8 +69,13 @@ class Reader:
         if verdict.status == "valid" and isinstance(data, dict) and verdict.type_webhook is not None:
             notification = Notification(data, verdict.type_webhook, verdict.type_message, envelope)
             claim = claim_for(envelope, identity(data, envelope.body), self._dedup_window)
-            return Valid(notification, claim, started, origin)
+            return Valid(notification, claim, started, origin, self._state_key(data))
         return self._invalid(envelope, started, origin, data, verdict)
+
+    def _state_key(self, data: dict[str, object]) -> str:
+        chat = partitions.chat_key(data)
+        partition = partitions.partition_of(chat, self._partitions) if self._partitions else None
+        return keys.chat_state_key(chat, partition)
 
     def _invalid(
         self, envelope: Envelope, started: float, origin: str, data: object, verdict: Verdict

@@ -51,6 +51,7 @@ class Valid:
     claim: Claim
     started: float  #: perf_counter() when its reading began
     origin: str  #: where in its batch it came from (a job's index, an ordered drain's stream entry)
+    state_key: str  #: its chat's state document (``keys.chat_state_key``), read with its claims
 
     @property
     def envelope(self) -> Envelope:

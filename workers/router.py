@@ -5,6 +5,9 @@
     @router.on("incomingMessageReceived", type_message="textMessage", text=r"^/start")
     def greet(notification: Notification, ctx: HandlerContext) -> None: ...
 
+    @router.message(state="menu")  # only while the chat's state (ctx.state) is "menu"
+    def choose(notification: Notification, ctx: HandlerContext) -> None: ...
+
 Every route whose filters match runs (fan-out), in registration order. Handler names are unique: a retry
 re-runs only the handlers that failed, by name.
 """
@@ -22,6 +25,7 @@ from greenq.core.logs import fields
 from greenq.core.notification import Notification
 from greenq.workers import legacy
 from greenq.workers.context import HandlerContext
+from greenq.workers.state import NO_STATE
 
 Handler: TypeAlias = Callable[[Notification, HandlerContext], None]
 Selector: TypeAlias = str | Iterable[str] | None
@@ -48,10 +52,13 @@ class Route:
     chats: frozenset[str] | None = None
     senders: frozenset[str] | None = None
     text: re.Pattern[str] | None = None
+    states: frozenset[str] | None = None  #: chat state names (``NO_STATE``: a chat without state)
 
-    def matches(self, notification: Notification) -> bool:
+    def matches(self, notification: Notification, state: str = NO_STATE) -> bool:
+        """Whether this route takes ``notification`` while its chat is in state ``state``."""
         return (
-            _allows(self.type_webhooks, notification.type_webhook)
+            _allows(self.states, state)
+            and _allows(self.type_webhooks, notification.type_webhook)
             and _allows(self.type_messages, notification.type_message)
             and _allows(self.chats, notification.chat_id)
             and _allows(self.senders, notification.sender)
@@ -86,8 +93,10 @@ class Router:
         sender: Selector = None,
         text: str | re.Pattern[str] | None = None,
         name: str | None = None,
+        state: Selector = None,
     ) -> Route:
-        """Register ``handler``; filters are exact strings (or sets of them), ``text`` a regex."""
+        """Register ``handler``; filters are exact strings (or sets of them), ``text`` a regex, ``state``
+        the chat's current state name(s) (README: Per-chat state)."""
         route = Route(
             name=name or f"{handler.__module__}.{handler.__qualname__}",
             handler=handler,
@@ -96,6 +105,7 @@ class Router:
             chats=_as_set(chat),
             senders=_as_set(sender),
             text=re.compile(text) if isinstance(text, str) else text,
+            states=_as_set(state),
         )
         self._append(route)
         return route
@@ -109,6 +119,7 @@ class Router:
         sender: Selector = None,
         text: str | re.Pattern[str] | None = None,
         name: str | None = None,
+        state: Selector = None,
     ) -> Callable[[Handler], Handler]:
         """Decorator form of :meth:`add`."""
 
@@ -121,6 +132,7 @@ class Router:
                 sender=sender,
                 text=text,
                 name=name,
+                state=state,
             )
             return handler
 
@@ -134,6 +146,7 @@ class Router:
         sender: Selector = None,
         text: str | re.Pattern[str] | None = None,
         name: str | None = None,
+        state: Selector = None,
     ) -> Callable[[Handler], Handler]:
         """Shortcut for incoming messages (``incomingMessageReceived``)."""
         return self.on(
@@ -143,6 +156,7 @@ class Router:
             sender=sender,
             text=text,
             name=name,
+            state=state,
         )
 
     def include(self, other: Router) -> None:
@@ -150,8 +164,9 @@ class Router:
         for route in other.routes:
             self._append(route)
 
-    def match(self, notification: Notification) -> list[Route]:
-        return [route for route in self._routes if route.matches(notification)]
+    def match(self, notification: Notification, state: str = NO_STATE) -> list[Route]:
+        """The routes that take ``notification`` while its chat is in state ``state``."""
+        return [route for route in self._routes if route.matches(notification, state)]
 
     def _append(self, route: Route) -> None:
         if any(existing.name == route.name for existing in self._routes):

@@ -112,10 +112,25 @@ def partition_held_key(partition: int) -> str:
     return f"{_partition_tag(partition)}:held"
 
 
+def _chat_digest(chat: str) -> str:
+    return hashlib.blake2b(chat.encode(errors="surrogatepass"), digest_size=10).hexdigest()
+
+
 def partition_parked_key(partition: int, chat: str) -> str:
-    digest = hashlib.blake2b(chat.encode(errors="surrogatepass"), digest_size=10).hexdigest()
-    return f"{_partition_tag(partition)}:parked:{digest}"
+    return f"{_partition_tag(partition)}:parked:{_chat_digest(chat)}"
 
 
 def partition_lease_key(partition: int) -> str:
     return f"{_partition_tag(partition)}:lease"
+
+
+#: Prefix of the per-chat state documents handlers keep (``ctx.state``) in jobs mode.
+CHAT_STATE_PREFIX: Final = f"{PREFIX}:state:"
+
+
+def chat_state_key(chat: str, partition: int | None) -> str:
+    """Key of one chat's state document (``chat`` is its partition chat key). In ordered mode it lives in
+    its chat's partition (``partition``), so a drain's transaction never spans two partitions."""
+    if partition is None:
+        return f"{CHAT_STATE_PREFIX}{_chat_digest(chat)}"
+    return f"{_partition_tag(partition)}:state:{_chat_digest(chat)}"

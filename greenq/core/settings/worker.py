@@ -48,6 +48,11 @@ class WorkerSettings(DedupWindowSettings):
     maintenance_interval_seconds: int = Field(
         default=15, ge=1, description="How often workers look for abandoned jobs (and clean RQ registries)."
     )
+    state_ttl_seconds: int = Field(
+        default=30 * 24 * 3600,
+        ge=1,
+        description="How long a chat's handler state (ctx.state) is kept after its last change.",
+    )
     with_scheduler: bool = Field(default=True, description="Run RQ's scheduler (needed for delayed retries).")
 
     _split_backoff = field_validator("retry_backoff", mode="before")(classmethod(lambda cls, v: split_csv(v)))

@@ -1,0 +1,123 @@
+"""Per-chat state for handlers: a small finite-state machine (a state name and its data) per chat.
+
+Each chat's document lives in Redis (``keys.chat_state_key``) with a TTL. A batch reads the documents of
+its chats in the same MGET as its claims, under the same WATCH, and each handler that changes its chat's
+state queues one SET (or DEL) into the batch's MULTI/EXEC. So a change is applied exactly once, with the
+handler's other writes: a crashed batch applies none, a re-run or retried one finds the committed state,
+and a concurrent commit of the same chat by another worker (jobs mode) refuses this batch's EXEC, which is
+then decided again from the new state. Within a batch, :class:`ChatStates` passes each notification's
+changes on to the next notification of its chat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Final
+
+import orjson
+
+from greenq.workers.results import QueuedWrite, Writes
+
+#: The state name a chat without state has; ``state=NO_STATE`` routes only such chats.
+NO_STATE: Final = ""
+
+#: A chat's stored document: {"name": ..., "data": {...}}; None when it has no state.
+Document = dict[str, Any] | None
+
+
+class ChatState:
+    """One chat's state as a handler sees and changes it (``ctx.state``).
+
+    Changes are buffered like ``ctx.writes``: committed with the batch only if the handler returns.
+    """
+
+    def __init__(self, document: Document) -> None:
+        name = document.get("name") if document else None
+        data = document.get("data") if document else None
+        self._name: str = name if isinstance(name, str) else NO_STATE
+        self._data: dict[str, Any] = dict(data) if isinstance(data, dict) else {}
+        self.changed = False
+
+    @property
+    def name(self) -> str:
+        """The current state name (:data:`NO_STATE` when the chat has none)."""
+        return self._name
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        """The current state's data (read-only; change it with :meth:`update`)."""
+        return MappingProxyType(self._data)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._data.get(key, default)
+
+    def set(self, name: str, **data: Any) -> None:
+        """Move to state ``name`` with exactly ``data`` (the previous data is dropped)."""
+        self._name, self._data, self.changed = name, _copied(data), True
+
+    def update(self, **data: Any) -> None:
+        """Add or replace data items, staying in the current state."""
+        self._data.update(_copied(data))
+        self.changed = True
+
+    def clear(self) -> None:
+        """Forget the chat's state and data (its document is deleted)."""
+        self._name, self._data, self.changed = NO_STATE, {}, True
+
+    def document(self) -> Document:
+        if self._name == NO_STATE and not self._data:
+            return None
+        return {"name": self._name, "data": self._data}
+
+
+class ChatStates:
+    """The state documents of one commit attempt's chats, as the batch has changed them so far."""
+
+    def __init__(self, values: Mapping[str, bytes | None]) -> None:
+        self._documents: dict[str, Document] = {key: _decoded(raw) for key, raw in values.items()}
+        self._undo: list[tuple[str, Document]] = []
+
+    def open(self, key: str) -> ChatState:
+        """A fresh handle on ``key``'s current document (a handler's changes stay in it until kept)."""
+        return ChatState(self._documents.get(key))
+
+    def name_of(self, key: str) -> str:
+        """The current state name of ``key`` (what the router's ``state=`` filter matches)."""
+        return self.open(key).name
+
+    def keep(self, key: str, owner: str, state: ChatState, ttl_seconds: int) -> Writes:
+        """A returned handler's change: later notifications of the batch see it; the write commits it."""
+        if not state.changed:
+            return ()
+        document = state.document()
+        self._undo.append((key, self._documents.get(key)))
+        self._documents[key] = document
+        if document is None:
+            return (QueuedWrite(owner, ("DEL", key), {}),)
+        return (QueuedWrite(owner, ("SET", key, orjson.dumps(document), "EX", ttl_seconds), {}),)
+
+    def begin(self) -> None:
+        """Start one notification's changes (undone by :meth:`rollback` if its decision is dropped)."""
+        self._undo.clear()
+
+    def rollback(self) -> None:
+        while self._undo:
+            key, document = self._undo.pop()
+            self._documents[key] = document
+
+
+def _copied(data: dict[str, Any]) -> dict[str, Any]:
+    """A JSON copy of ``data``: a value JSON cannot carry fails in the handler (which is then retried)."""
+    copied: dict[str, Any] = orjson.loads(orjson.dumps(data))
+    return copied
+
+
+def _decoded(raw: bytes | None) -> Document:
+    if raw is None:
+        return None
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None  # not ours (or damaged): the chat starts over rather than failing every batch
+    return document if isinstance(document, dict) else None
