@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
@@ -26,9 +25,9 @@ from greenq.core.contract import Envelope, NotificationQueue, notification_queue
 from greenq.core.deadletters.store import DeadLetterStore
 from greenq.local.redis_server import LocalRedis
 from tests.conftest import DrainFn, load_sample
-from tests.support.crash import CRASH_AT_ENV, CRASH_ONCE_ENV
+from tests.support.crash_workers import doomed_then_rescued, worker_env
 from tests.support.effects import effects
-from tests.support.processes import REPO, clean_env, kill_group, poll, start
+from tests.support.processes import REPO, poll
 
 ROUTER = "tests.support.effects:router"
 TEXT = load_sample("incomingMessageReceived__textMessage.json")
@@ -36,18 +35,6 @@ TEXT = load_sample("incomingMessageReceived__textMessage.json")
 
 def body(id_message: str, **test: object) -> str:
     return orjson.dumps({**TEXT, "idMessage": id_message, **({"test": test} if test else {})}).decode()
-
-
-def worker_env(redis_server: LocalRedis, crash_at: str, marker: Path) -> dict[str, str]:
-    return clean_env(
-        GREENQ_REDIS_URL=redis_server.url,
-        GREENQ_ROUTER=ROUTER,
-        GREENQ_ABANDONED_JOB_SECONDS="5",
-        GREENQ_MAINTENANCE_INTERVAL_SECONDS="1",
-        GREENQ_METRICS_PORT="0",
-        GREENQ_RETRY_BACKOFF="0",
-        **{CRASH_AT_ENV: crash_at, CRASH_ONCE_ENV: str(marker)},
-    )
 
 
 def settled(redis: Redis) -> bool:
@@ -69,14 +56,6 @@ def outcome_counts(redis: Redis) -> dict[str, int]:
     return {key.decode(): int(value) for key, value in raw.items() if int(value)}
 
 
-@pytest.fixture
-def workers() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for process in started:
-        kill_group(process, signal.SIGTERM)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "point", [checkpoints.HANDLERS_RAN, checkpoints.COMMITTED, checkpoints.RETRY_SCHEDULED]
@@ -85,7 +64,6 @@ def test_a_worker_killed_at_each_step_of_a_batch_leaves_every_effect_exactly_onc
     redis_server: LocalRedis,
     redis_conn: Redis,
     tmp_path: Path,
-    workers: list[subprocess.Popen[bytes]],
     point: str,
 ) -> None:
     NotificationQueue(redis_conn).enqueue(
@@ -95,14 +73,14 @@ def test_a_worker_killed_at_each_step_of_a_batch_leaves_every_effect_exactly_onc
         ]
     )
     marker = tmp_path / "crashed"
-    env = worker_env(redis_server, f"{point}:1", marker)
-    doomed = start(["worker", "--name", "doomed"], env)
-    workers.append(doomed)
-    assert doomed.wait(60) == -signal.SIGKILL
-    assert marker.read_text() == point
-    workers.append(start(["worker", "--name", "rescuer"], env))
-
-    poll(lambda: len(effects(redis_conn)) >= 4 and settled(redis_conn), 90, "the rescuer to finish the work")
+    env = worker_env(redis_server, ROUTER, f"{point}:1", marker)
+    with doomed_then_rescued(env, marker, point):
+        poll(
+            lambda: len(effects(redis_conn)) >= 4 and settled(redis_conn),
+            90,
+            "the rescuer to finish the work",
+        )
+        assert failed_runs(redis_conn, "rescuer") == 0  # e.g. RQ's success step did not raise on the re-run
 
     assert Counter(effects(redis_conn)) == {
         ("PLAIN", "record"): 1,
@@ -112,7 +90,6 @@ def test_a_worker_killed_at_each_step_of_a_batch_leaves_every_effect_exactly_onc
     }
     assert outcome_counts(redis_conn) == {"handled": 2}
     assert failed_jobs(redis_conn) == []
-    assert failed_runs(redis_conn, "rescuer") == 0  # e.g. RQ's success step did not raise on the re-run
     assert DeadLetterStore(redis_conn).size() == 0
 
 
@@ -130,7 +107,7 @@ def test_a_replay_killed_midway_replays_the_dead_letter_exactly_once(
     NotificationQueue(redis_conn).enqueue([Envelope(body=body("DEAD", **{"raise": 9}), source="webhook")])
     drain(router=ROUTER, max_retries=0)
     assert DeadLetterStore(redis_conn).size() == 1
-    env = worker_env(redis_server, f"{point}:1", tmp_path / "crashed")
+    env = worker_env(redis_server, ROUTER, f"{point}:1", tmp_path / "crashed")
 
     def replay_cli() -> int:
         return subprocess.run(

@@ -7,9 +7,9 @@ greenq's outcome counts. Each test failed on the code before the fix (see RELIAB
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Iterator
+from functools import partial
 from typing import Any, cast
 
 import orjson
@@ -28,6 +28,7 @@ from greenq.workers.runner import build_runtime
 from tests.conftest import TOKEN, DrainFn, load_sample
 from tests.support.effects import effects
 from tests.support.redis_proxy import Fault, RedisProxy
+from tests.support.threads import run_together
 
 ROUTER = "tests.support.effects:router"
 TEXT = load_sample("incomingMessageReceived__textMessage.json")
@@ -104,19 +105,7 @@ def test_2_two_workers_handling_copies_at_the_same_time_apply_effects_once(
     body = message("RACE", gate="race")
     url = settings.require_redis_url()
     runtimes = [build_runtime(settings, connection=Redis.from_url(url)) for _ in range(2)]
-    errors: list[BaseException] = []
-
-    def run(index: int) -> None:
-        try:
-            runtimes[index].processor.process_items([wire(body)])
-        except BaseException as error:  # reported below
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    errors = run_together([partial(runtime.processor.process_items, [wire(body)]) for runtime in runtimes])
 
     assert errors == []
     assert effect_counts(redis_conn) == {"RACE": 2}  # record + flaky, once each

@@ -6,10 +6,8 @@ old-format jobs, with a real Redis, the real ingress writer and real RQ burst wo
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import orjson
-import pytest
 from redis import Redis
 
 from greenq.core import checkpoints, keys, partitions
@@ -19,6 +17,7 @@ from greenq.core.settings import WorkerSettings
 from greenq.core.status import read_backlog
 from greenq.local.redis_server import LocalRedis
 from tests.conftest import DrainFn
+from tests.support.crash import crash_once_at
 from tests.support.ops_cli import Cli
 from tests.support.ordering import (
     ORDERED,
@@ -30,16 +29,6 @@ from tests.support.ordering import (
     parked,
     seen_by_handler,
 )
-
-
-class SimulatedCrash(RuntimeError):
-    """Raised at a checkpoint: the batch stops there, as if the worker died."""
-
-
-@pytest.fixture
-def no_crash() -> Iterator[None]:
-    yield
-    checkpoints.install(None)
 
 
 def test_each_chat_is_handled_in_order_across_retries_and_a_dead_letter(
@@ -111,18 +100,11 @@ def test_a_chat_arriving_while_another_is_held_is_drained_at_once(
 
 
 def test_a_crash_mid_batch_reprocesses_the_same_entries_in_order_exactly_once(
-    redis_server: LocalRedis, redis_conn: Redis, drain: DrainFn, no_crash: None
+    redis_server: LocalRedis, redis_conn: Redis, drain: DrainFn
 ) -> None:
-    crashed: list[str] = []
-
-    def crash(name: str) -> None:
-        if name == checkpoints.HANDLERS_RAN and not crashed:
-            crashed.append(name)
-            raise SimulatedCrash("simulated crash after the handlers ran")
-
-    checkpoints.install(crash)
-    accept(redis_server, interleaved(["a", "b"], 8, {("b", 2): {"raise": 1}}))
-    drain(**ORDERED)
+    with crash_once_at(checkpoints.HANDLERS_RAN) as crashed:
+        accept(redis_server, interleaved(["a", "b"], 8, {("b", 2): {"raise": 1}}))
+        drain(**ORDERED)
     assert crashed
     order = seen_by_handler(redis_conn)
     for chat in "ab":

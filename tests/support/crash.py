@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import signal
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from greenq.core import checkpoints
@@ -48,3 +50,25 @@ def install_from_env() -> None:
         os.killpg(os.getpgrp(), signal.SIGKILL)
 
     checkpoints.install(hook)
+
+
+class SimulatedCrash(RuntimeError):
+    """Raised at a checkpoint by :func:`crash_once_at`: the batch stops there, as if the worker died."""
+
+
+@contextmanager
+def crash_once_at(point: str) -> Iterator[list[str]]:
+    """In this process, raise :class:`SimulatedCrash` the first time ``point`` is reached inside the block;
+    yields the points crashed at (to assert the crash happened)."""
+    crashed: list[str] = []
+
+    def crash(name: str) -> None:
+        if name == point and not crashed:
+            crashed.append(name)
+            raise SimulatedCrash(f"simulated crash at {name}")
+
+    checkpoints.install(crash)
+    try:
+        yield crashed
+    finally:
+        checkpoints.install(None)

@@ -47,7 +47,7 @@ def effect_key(notification: Notification) -> str:
 def record(notification: Notification, ctx: HandlerContext) -> None:
     gate = _steering(notification).get("gate")
     if isinstance(gate, str):
-        _meet(ctx, gate)
+        meet(ctx, gate)
     ctx.writes.xadd(EFFECTS, {"key": effect_key(notification), "handler": "record"})
 
 
@@ -62,9 +62,9 @@ def flaky(notification: Notification, ctx: HandlerContext) -> None:
         ctx.writes.hincrby(WRONG_TYPE_KEY, "n", 1)
 
 
-def _meet(ctx: HandlerContext, gate: str) -> None:
+def meet(ctx: HandlerContext, gate: str, prefix: str = GATE_PREFIX) -> None:
     """Wait until GATE_PARTIES handler calls reached the gate (each party counts once; bounded wait)."""
-    key = f"{GATE_PREFIX}{gate}"
+    key = f"{prefix}{gate}"
     arrived = int(ctx.redis.incr(key))
     deadline = time.monotonic() + 10
     while arrived <= GATE_PARTIES and int(ctx.redis.get(key) or 0) < GATE_PARTIES:
