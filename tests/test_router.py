@@ -9,6 +9,7 @@ from greenq.core.notification import Notification, unwrap
 from greenq.workers.context import HandlerContext
 from greenq.workers.handlers.builtin import all_sinks_router, default_router
 from greenq.workers.router import Router, RouterError, load_router
+from greenq.workers.state import NO_STATE
 from tests.conftest import load_sample
 
 
@@ -50,6 +51,22 @@ def test_filters_select_notifications(filters: dict[str, object], matching: set[
     matched = {name for name, item in candidates.items() if router.match(item)}
 
     assert matched == matching
+
+
+def test_the_state_filter_matches_the_chat_s_current_state_name() -> None:
+    router = Router()
+    router.message(state=NO_STATE, name="fresh")(noop)
+    router.message(state=["menu", "confirm"], name="busy")(noop)
+    router.message(name="any")(noop)
+
+    def names(state: str) -> list[str]:
+        return [route.name for route in router.match(TEXT, state)]
+
+    assert names(NO_STATE) == ["fresh", "any"]
+    assert names("menu") == ["busy", "any"]
+    assert names("confirm") == ["busy", "any"]
+    assert names("elsewhere") == ["any"]
+    assert [route.name for route in router.match(TEXT)] == ["fresh", "any"]  # no state given: none
 
 
 def test_all_matching_routes_run_in_order_and_include_appends() -> None:
