@@ -21,8 +21,11 @@ from greenq.core import checkpoints, keys, partitions
 from greenq.core.contract import Envelope, NotificationQueue
 from greenq.core.settings import WorkerSettings
 from greenq.local.redis_server import LocalRedis
+from greenq.workers.reading import Reader
+from greenq.workers.results import Valid
 from greenq.workers.runner import build_runtime
-from greenq.workers.state import NO_STATE, ChatState
+from greenq.workers.state import NO_STATE, ChatState, ChatStateDisabled, ChatStates
+from greenq.workers.validation import NotificationValidator
 from tests.conftest import DrainFn
 from tests.support.crash import crash_once_at
 from tests.support.crash_workers import doomed_then_rescued, worker_env
@@ -82,6 +85,20 @@ def test_the_fsm_helper_sets_updates_and_clears() -> None:
     assert state.changed
     with pytest.raises(TypeError):  # JSON only: it fails in the handler, which is then retried
         state.update(when=object())
+
+
+@pytest.mark.parametrize("chat_state", [True, False])
+def test_only_a_router_that_keeps_chat_state_reads_it(chat_state: bool) -> None:
+    reader = Reader(NotificationValidator(), 0, 0, chat_state)
+    read = reader.read(Envelope.of_bytes(message("a", 0), "webhook").to_wire(), "test")
+    assert isinstance(read, Valid)
+    assert read.state_key == (state_key("a", "jobs") if chat_state else None)
+    handle = ChatStates({}).open(read.state_key)
+    if chat_state:
+        handle.set("menu")
+    else:
+        with pytest.raises(ChatStateDisabled):
+            handle.set("menu")
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -69,6 +69,17 @@ def test_the_state_filter_matches_the_chat_s_current_state_name() -> None:
     assert [route.name for route in router.match(TEXT)] == ["fresh", "any"]  # no state given: none
 
 
+def test_a_router_without_chat_state_refuses_state_filters() -> None:
+    assert not default_router.chat_state  # the built-in sinks keep none: their batches skip reading it
+    router = Router(chat_state=False)
+    with pytest.raises(RouterError, match="chat_state=False"):
+        router.message(state="menu", name="menu")(noop)
+    stateful = Router()
+    stateful.message(state="menu", name="menu")(noop)
+    with pytest.raises(RouterError, match="chat_state=False"):
+        router.include(stateful)
+
+
 def test_all_matching_routes_run_in_order_and_include_appends() -> None:
     router = Router()
 

@@ -89,7 +89,9 @@ def _attempt(redis: Redis, read: ReadAttempt) -> Commit:
         if not reads:
             return Commit([], [])
         claimed = [key for read in reads for key in read.claim.watched]
-        chats = list(dict.fromkeys(read.state_key for read in reads if isinstance(read, Valid)))
+        chats = list(
+            dict.fromkeys(read.state_key for read in reads if isinstance(read, Valid) and read.state_key)
+        )
         watched = claimed + chats  # a chat state committed meanwhile (jobs mode) refuses this attempt
         pipe.watch(*watched)  # type: ignore[no-untyped-call]
         values: dict[str, bytes | None] = dict(zip(watched, pipe.mget(watched), strict=True))  # type: ignore[arg-type]

@@ -52,7 +52,7 @@ def run_handlers(
     handler_log: logging.Logger,
     *,
     states: ChatStates,
-    state_key: str,
+    state_key: str | None,
 ) -> HandlerRun:
     """Run every route's handler in order; a failure does not stop the ones after it. Each handler sees the
     chat state its predecessors (in this notification and earlier ones of the batch) left."""

@@ -34,12 +34,18 @@ class Reader:
     """Parses, validates and claims notifications (one per process: the validator compiles its schemas)."""
 
     def __init__(
-        self, validator: NotificationValidator, dedup_window_seconds: int, ordered_partitions: int = 0
+        self,
+        validator: NotificationValidator,
+        dedup_window_seconds: int,
+        ordered_partitions: int = 0,
+        chat_state: bool = True,
     ) -> None:
-        """``ordered_partitions``: the partition count in ordered mode (0 in jobs mode), for state keys."""
+        """``ordered_partitions``: the partition count in ordered mode (0 in jobs mode), for state keys;
+        ``chat_state``: whether the router keeps per-chat state (else reads carry no state key)."""
         self._validator = validator
         self._dedup_window = dedup_window_seconds
         self._partitions = ordered_partitions
+        self._chat_state = chat_state
 
     def read(self, wire: object, origin: str) -> Read:
         """``origin`` names the notification in a dead letter when its envelope cannot be parsed."""
@@ -72,7 +78,9 @@ class Reader:
             return Valid(notification, claim, started, origin, self._state_key(data))
         return self._invalid(envelope, started, origin, data, verdict)
 
-    def _state_key(self, data: dict[str, object]) -> str:
+    def _state_key(self, data: dict[str, object]) -> str | None:
+        if not self._chat_state:
+            return None
         chat = partitions.chat_key(data)
         partition = partitions.partition_of(chat, self._partitions) if self._partitions else None
         return keys.chat_state_key(chat, partition)

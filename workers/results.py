@@ -51,7 +51,9 @@ class Valid:
     claim: Claim
     started: float  #: perf_counter() when its reading began
     origin: str  #: where in its batch it came from (a job's index, an ordered drain's stream entry)
-    state_key: str  #: its chat's state document (``keys.chat_state_key``), read with its claims
+    #: Its chat's state document (``keys.chat_state_key``), read with its claims; None when the router keeps
+    #: no chat state.
+    state_key: str | None
 
     @property
     def envelope(self) -> Envelope:

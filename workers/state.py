@@ -26,18 +26,23 @@ NO_STATE: Final = ""
 Document = dict[str, Any] | None
 
 
+class ChatStateDisabled(RuntimeError):
+    """A handler changed ``ctx.state`` under a ``Router(chat_state=False)``, whose batches do not keep it."""
+
+
 class ChatState:
     """One chat's state as a handler sees and changes it (``ctx.state``).
 
     Changes are buffered like ``ctx.writes``: committed with the batch only if the handler returns.
     """
 
-    def __init__(self, document: Document) -> None:
+    def __init__(self, document: Document, *, enabled: bool = True) -> None:
         name = document.get("name") if document else None
         data = document.get("data") if document else None
         self._name: str = name if isinstance(name, str) else NO_STATE
         self._data: dict[str, Any] = dict(data) if isinstance(data, dict) else {}
         self.changed = False
+        self._enabled = enabled
 
     @property
     def name(self) -> str:
@@ -54,16 +59,23 @@ class ChatState:
 
     def set(self, name: str, **data: Any) -> None:
         """Move to state ``name`` with exactly ``data`` (the previous data is dropped)."""
-        self._name, self._data, self.changed = name, _copied(data), True
+        self._change()
+        self._name, self._data = name, _copied(data)
 
     def update(self, **data: Any) -> None:
         """Add or replace data items, staying in the current state."""
+        self._change()
         self._data.update(_copied(data))
-        self.changed = True
 
     def clear(self) -> None:
         """Forget the chat's state and data (its document is deleted)."""
-        self._name, self._data, self.changed = NO_STATE, {}, True
+        self._change()
+        self._name, self._data = NO_STATE, {}
+
+    def _change(self) -> None:
+        if not self._enabled:
+            raise ChatStateDisabled("this worker's Router(chat_state=False) keeps no per-chat state")
+        self.changed = True
 
     def document(self) -> Document:
         if self._name == NO_STATE and not self._data:
@@ -78,17 +90,20 @@ class ChatStates:
         self._documents: dict[str, Document] = {key: _decoded(raw) for key, raw in values.items()}
         self._undo: list[tuple[str, Document]] = []
 
-    def open(self, key: str) -> ChatState:
-        """A fresh handle on ``key``'s current document (a handler's changes stay in it until kept)."""
+    def open(self, key: str | None) -> ChatState:
+        """A fresh handle on ``key``'s current document (a handler's changes stay in it until kept); no key:
+        the router keeps no chat state, and the handle refuses changes."""
+        if key is None:
+            return ChatState(None, enabled=False)
         return ChatState(self._documents.get(key))
 
-    def name_of(self, key: str) -> str:
+    def name_of(self, key: str | None) -> str:
         """The current state name of ``key`` (what the router's ``state=`` filter matches)."""
         return self.open(key).name
 
-    def keep(self, key: str, owner: str, state: ChatState, ttl_seconds: int) -> Writes:
+    def keep(self, key: str | None, owner: str, state: ChatState, ttl_seconds: int) -> Writes:
         """A returned handler's change: later notifications of the batch see it; the write commits it."""
-        if not state.changed:
+        if key is None or not state.changed:
             return ()
         document = state.document()
         self._undo.append((key, self._documents.get(key)))

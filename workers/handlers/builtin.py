@@ -70,7 +70,7 @@ def journal_sink(notification: Notification, ctx: HandlerContext) -> None:
 
 
 def _router_with(*sinks: tuple[str, Handler]) -> Router:
-    router = Router()
+    router = Router(chat_state=False)  # sinks keep no per-chat state
     for name, handler in sinks:
         router.add(handler, name=name)
     return router
