@@ -88,9 +88,7 @@ def run_worker(settings: WorkerSettings, burst: bool = False, name: str | None =
     and starts a fresh RQ worker, whose maintenance re-queues a job the old one left in ``rq:wip``.
     """
     runtime = build_runtime(settings, name=name)
-    # Modules, schemas and the runtime live as long as the process: frozen, full collections skip them
-    # (one gen-2 pass over them cost ~40 ms, several per 5,000 notifications drained).
-    gc.freeze()
+    gc.freeze()  # modules, schemas, runtime: process-long; full collections skip them (~40 ms a pass)
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=runtime.registry)
     log.info(
