@@ -77,7 +77,7 @@ def test_compose_rendering_resolves_ingress_replicas_through_docker_dns() -> Non
     assert upstream.value("zone")[0] == UPSTREAM
     assert re.fullmatch(r"\d+k", upstream.value("zone")[1])
     assert upstream.value("server")[:2] == ("ingress:8080", "resolve")
-    assert upstream.value("keepalive") == ("32",)
+    assert upstream.value("keepalive") == ("128",)
     assert http.one("server").value("listen") == ("8080",)
     assert config.value("pid") == ("/tmp/nginx.pid",)
     assert http.value("access_log") == ("/dev/stdout", "greenq_json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 
 import pytest
 from hypothesis import given
@@ -31,6 +32,25 @@ def test_any_bytes_survive_the_wire_exactly(raw: bytes) -> None:
 
     assert again.raw_body == raw
     assert again == envelope
+
+
+def test_every_field_set_survives_the_wire() -> None:
+    """to_wire spells its fields out: a field added to Envelope but not to the wire fails here."""
+    envelope = Envelope.of_bytes(
+        b"\xff",
+        "replay",
+        request_id="r",
+        token_id="t",
+        attempt=3,
+        pending_handlers=("a",),
+        over_limit=1,
+        replay_of="d",
+    )
+
+    wire = envelope.to_wire()
+
+    assert set(wire) == {field.name for field in dataclasses.fields(Envelope)} | {"version"}
+    assert Envelope.from_wire(wire) == envelope
 
 
 def test_utf8_bodies_keep_the_version_1_shape_older_workers_read() -> None:

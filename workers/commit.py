@@ -27,7 +27,7 @@ from redis.exceptions import RedisError, WatchError
 
 from greenq.core import checkpoints, keys
 from greenq.workers.claims import Claimed
-from greenq.workers.results import Decided, Decision, Owner, Read, Retry, Settled, Valid
+from greenq.workers.results import Decided, Decision, Owner, Read, Retry, Settled, Valid, Writes
 from greenq.workers.state import ChatStates
 
 #: Commit attempts (claim conflicts or a connection lost mid-transaction) before the job itself fails.
@@ -61,14 +61,19 @@ class Commit:
     refused: list[WriteFailure]
 
 
-#: Reads one commit attempt's batch and its way of deciding, on the attempt's connection, before the claims
-#: are WATCHed: it may WATCH the keys its reads depend on, so that a change to them refuses the attempt.
-ReadAttempt = Callable[[Pipeline], tuple[Sequence[Read], DecideInBatch]]
+#: The writes a commit attempt adds after every decision's, asked for once they are all made (ordered mode:
+#: one XACK and one XDEL for every stream entry of the batch).
+BatchWrites = Callable[[], Writes]
+
+#: Reads one commit attempt's batch, its way of deciding and its own writes, on the attempt's connection,
+#: before the claims are WATCHed: it may WATCH the keys its reads depend on, so that a change to them
+#: refuses the attempt.
+ReadAttempt = Callable[[Pipeline], tuple[Sequence[Read], DecideInBatch, BatchWrites]]
 
 
 def commit_batch(redis: Redis, reads: Sequence[Read], decide: DecideInBatch) -> Commit:
     """Decide and commit the batch, deciding again from the new claims while another commit wins."""
-    return commit_fresh(redis, lambda _: (reads, decide))
+    return commit_fresh(redis, lambda _: (reads, decide, lambda: ()))
 
 
 def commit_fresh(redis: Redis, read: ReadAttempt) -> Commit:
@@ -85,7 +90,7 @@ def commit_fresh(redis: Redis, read: ReadAttempt) -> Commit:
 
 def _attempt(redis: Redis, read: ReadAttempt) -> Commit:
     with redis.pipeline(transaction=True) as pipe:
-        reads, decide = read(pipe)
+        reads, decide, batch_writes = read(pipe)
         if not reads:
             return Commit([], [])
         claimed = [key for read in reads for key in read.claim.watched]
@@ -103,9 +108,8 @@ def _attempt(redis: Redis, read: ReadAttempt) -> Commit:
         ]
         checkpoints.reached(checkpoints.HANDLERS_RAN)
         pipe.multi()
-        for one in settled:
-            for write in one.decision.writes:
-                pipe.pipeline_execute_command(*write.args, **write.options)
+        for write in (*(write for one in settled for write in one.decision.writes), *batch_writes()):
+            pipe.pipeline_execute_command(*write.args, **write.options)
         _count_outcomes(settled, pipe)
         replies = pipe.execute(raise_on_error=False)
     checkpoints.reached(checkpoints.COMMITTED)

@@ -168,7 +168,8 @@ class PartitionDrain:
             if not_before <= state.now and len(wires) < BATCH:
                 self._read_parked(pipe, state, chat, wires, origins)
         self._read_stream(pipe, state, wires, origins)
-        return OrderedBatch(wires, origins, _Ordering(state).decide)
+        ordering = _Ordering(state)
+        return OrderedBatch(wires, origins, ordering.decide, ordering.acknowledgements)
 
     def _read_parked(
         self, pipe: Pipeline, state: _Round, chat: str, wires: list[object], origins: list[str]
@@ -206,19 +207,23 @@ class _Ordering:
         self._state = state
         self._blocked: set[str] = set()
         self._popped: dict[str, int] = {}
+        self._acked: list[str] = []  # stream entries this attempt settles, acknowledged all at once
 
     def decide(self, read: Read, claimed: Claimed, decide: Decide) -> Decision:
         kind, ref = read.origin.split("|", 1)
         chat = _chat_of(read)
         if chat in self._blocked or (kind == "stream" and self._still_held(chat)):
             if kind == "stream":  # behind a held head: appended to the chat's parked list, acknowledged
-                wire = read.envelope.encode()
-                return Deferred(writes=(own_write("RPUSH", self._parked(chat), wire), *self._ack(ref)))
+                self._acked.append(ref)
+                return Deferred(writes=(own_write("RPUSH", self._parked(chat), read.envelope.encode()),))
             return Deferred()  # a parked entry behind a failed one stays where it is
         decision = decide(read, claimed)
         if isinstance(decision, Retry):
             return decision.plus(self._park_head(decision, kind, ref, chat))
-        return decision.plus(self._ack(ref) if kind == "stream" else self._pop(chat))
+        if kind == "stream":
+            self._acked.append(ref)
+            return decision
+        return decision.plus(self._pop(chat))
 
     def _still_held(self, chat: str) -> bool:
         state = self._state
@@ -230,9 +235,15 @@ class _Ordering:
     def _parked(self, chat: str) -> str:
         return keys.partition_parked_key(self._state.partition, chat)
 
-    def _ack(self, entry_id: str) -> Writes:
+    def acknowledgements(self) -> Writes:
+        """One XACK and one XDEL for every stream entry the batch settled, queued after every decision's
+        writes in the same MULTI (a pair per entry cost ~9 µs of client CPU per notification)."""
+        if not self._acked:
+            return ()
         stream = keys.partition_stream_key(self._state.partition)
-        return own_write("XACK", stream, keys.DRAIN_GROUP, entry_id), own_write("XDEL", stream, entry_id)
+        return own_write("XACK", stream, keys.DRAIN_GROUP, *self._acked), own_write(
+            "XDEL", stream, *self._acked
+        )
 
     def _pop(self, chat: str) -> Writes:
         self._popped[chat] = self._popped.get(chat, 0) + 1
@@ -244,7 +255,8 @@ class _Ordering:
     def _park_head(self, retry: Retry, kind: str, ref: str, chat: str) -> Writes:
         wire = retry.next_attempt.encode()
         if kind == "stream":
-            parked = (own_write("RPUSH", self._parked(chat), wire), *self._ack(ref))
+            self._acked.append(ref)
+            parked: Writes = (own_write("RPUSH", self._parked(chat), wire),)
         else:
             parked = (own_write("LSET", self._parked(chat), 0, wire),)
         not_before = self._state.now + retry.retry_in

@@ -8,7 +8,7 @@ while Redis is full), so they are right even when this worker is idle.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -39,6 +39,9 @@ class WorkerMetrics:
     batch_size: Histogram
     retries: Counter
     known_types: frozenset[str]
+    _children: dict[tuple[str, Outcome], tuple[Counter, Histogram]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def create(cls, registry: CollectorRegistry, known_types: Iterable[str]) -> WorkerMetrics:
@@ -76,9 +79,22 @@ class WorkerMetrics:
         return type_webhook if type_webhook in self.known_types else OTHER_TYPE
 
     def count(self, type_webhook: str | None, outcome: Outcome, seconds: float) -> None:
-        label = self.type_label(type_webhook)
-        self.notifications.labels(type_webhook=label, outcome=outcome.value).inc()
-        self.duration.labels(type_webhook=label).observe(seconds)
+        counter, histogram = self._series(self.type_label(type_webhook), outcome)
+        counter.inc()
+        histogram.observe(seconds)
+
+    def _series(self, label: str, outcome: Outcome) -> tuple[Counter, Histogram]:
+        """The two series one notification moves, looked up once per label pair (``labels()`` costs a
+        lock and several µs, paid per notification otherwise; the pairs are bounded by ``type_label``)."""
+        key = (label, outcome)
+        series = self._children.get(key)
+        if series is None:
+            series = (
+                self.notifications.labels(type_webhook=label, outcome=outcome.value),
+                self.duration.labels(type_webhook=label),
+            )
+            self._children[key] = series
+        return series
 
 
 class RedisStateCollector(Collector):

@@ -28,7 +28,7 @@ from rq import get_current_job
 
 from greenq.core.settings import WorkerSettings
 from greenq.workers.claims import Claimed
-from greenq.workers.commit import Commit, Decide, DecideInBatch, commit_batch, commit_fresh
+from greenq.workers.commit import BatchWrites, Commit, Decide, DecideInBatch, commit_batch, commit_fresh
 from greenq.workers.deciding import Decider
 from greenq.workers.metrics import WorkerMetrics
 from greenq.workers.reading import Reader
@@ -52,6 +52,7 @@ class OrderedBatch:
     wires: Sequence[object]
     origins: Sequence[str]
     ordering: Ordering
+    batch_writes: BatchWrites  #: asked for once every notification is decided
 
 
 #: Ordered mode: reads a commit attempt's batch on the attempt's connection (``commit.ReadAttempt``).
@@ -103,9 +104,13 @@ class Processor:
         attempt decides from the partition as it is now); the batch's ordering parks retries in place."""
         decide: DecideInBatch = partial(self._decider.decide, in_place=True)
 
-        def attempt(pipe: Pipeline) -> tuple[list[Read], DecideInBatch]:
+        def attempt(pipe: Pipeline) -> tuple[list[Read], DecideInBatch, BatchWrites]:
             batch = read(pipe)
-            return self._read(batch.wires, batch.origins), _in_order(batch.ordering, decide)
+            return (
+                self._read(batch.wires, batch.origins),
+                _in_order(batch.ordering, decide),
+                batch.batch_writes,
+            )
 
         commit = commit_fresh(self._redis, attempt)
         if commit.settled:

@@ -7,6 +7,7 @@ registry. ``greenq.workers.rq_worker`` adds the fast recovery of a killed worker
 
 from __future__ import annotations
 
+import gc
 import logging
 from dataclasses import dataclass, replace
 
@@ -87,6 +88,7 @@ def run_worker(settings: WorkerSettings, burst: bool = False, name: str | None =
     and starts a fresh RQ worker, whose maintenance re-queues a job the old one left in ``rq:wip``.
     """
     runtime = build_runtime(settings, name=name)
+    gc.freeze()  # modules, schemas, runtime: process-long; full collections skip them (~40 ms a pass)
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=runtime.registry)
     log.info(

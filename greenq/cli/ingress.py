@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import logging
 import os
 import shutil
@@ -102,7 +103,11 @@ def ingress_app(settings: IngressSettings) -> IngressApp:
         _write_metrics_to(settings.metrics_dir)
     from greenq.ingress.app import create_app
 
-    return create_app(settings)
+    app = create_app(settings)
+    # Everything imported and built so far lives as long as the process: out of the collector's sight,
+    # full collections no longer walk it on every request-heavy stretch (one gen-2 pass cost ~40 ms).
+    gc.freeze()
+    return app
 
 
 def _write_metrics_to(directory: str) -> None:

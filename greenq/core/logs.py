@@ -35,6 +35,9 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(level: str) -> None:
     """Route every logger (ours, RQ's, uvicorn's) through one JSON handler on stderr."""
+    # The JSON line carries no process or thread fields: skip the getpid() and thread lookups that every
+    # LogRecord would otherwise make (the worker writes one record per notification).
+    logging.logProcesses = logging.logMultiprocessing = logging.logThreads = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

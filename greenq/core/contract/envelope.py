@@ -22,7 +22,7 @@ import base64
 import binascii
 import time
 import uuid
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
 import orjson
@@ -91,14 +91,22 @@ class Envelope:
 
     def to_wire(self) -> dict[str, Any]:
         """JSON-safe mapping stored in the RQ job; fields at their defaults are left out (older readers)."""
-        wire = asdict(self)
-        wire["pending_handlers"] = list(self.pending_handlers) if self.pending_handlers is not None else None
-        if self.body_encoding == "text":
-            del wire["body_encoding"]
-        if self.over_limit is None:
-            del wire["over_limit"]
-        if self.replay_of is None:
-            del wire["replay_of"]
+        # Spelled out rather than dataclasses.asdict (a deep copy, ~10 µs): this runs once per notification.
+        wire: dict[str, Any] = {
+            "body": self.body,
+            "source": self.source,
+            "received_at": self.received_at,
+            "request_id": self.request_id,
+            "token_id": self.token_id,
+            "attempt": self.attempt,
+            "pending_handlers": list(self.pending_handlers) if self.pending_handlers is not None else None,
+        }
+        if self.body_encoding != "text":
+            wire["body_encoding"] = self.body_encoding
+        if self.over_limit is not None:
+            wire["over_limit"] = self.over_limit
+        if self.replay_of is not None:
+            wire["replay_of"] = self.replay_of
         wire["version"] = self.version
         return wire
 
