@@ -134,3 +134,43 @@ def chat_state_key(chat: str, partition: int | None) -> str:
     if partition is None:
         return f"{CHAT_STATE_PREFIX}{_chat_digest(chat)}"
     return f"{_partition_tag(partition)}:state:{_chat_digest(chat)}"
+
+
+# Outbox (README: Writing a bot). Entries live in the partition of the notification whose handler asked for
+# them (its hash tag, like every partition key), in both ordering modes; the sender holds one lease per
+# outbox stream. Reply records and the idMessage index are per message, not per partition.
+
+#: Consumer group and (single) consumer name of every outbox stream: one sender at a time reads a stream.
+SEND_GROUP: Final = "greenq-send"
+SEND_CONSUMER: Final = "sender"
+
+
+def outbox_stream_key(partition: int) -> str:
+    return f"{_partition_tag(partition)}:outbox"
+
+
+def outbox_lease_key(partition: int) -> str:
+    """Held by the sender that delivers the partition's outbox (renewed while it runs)."""
+    return f"{_partition_tag(partition)}:outbox-lease"
+
+
+#: Prefix of the reply records: one per outbox entry (``greenq.core.outbox.ReplyRecord``).
+REPLY_PREFIX: Final = f"{PREFIX}:reply:"
+
+#: Prefix of the index from a sent message's idMessage to its outbox entry id (for outgoingMessageStatus).
+REPLY_ID_PREFIX: Final = f"{PREFIX}:reply-id:"
+
+#: Prefix of the per-instance send pacing keys (the earliest time the next call may go out).
+SEND_NEXT_PREFIX: Final = f"{PREFIX}:send-next:"
+
+
+def reply_key(entry_id: str) -> str:
+    return f"{REPLY_PREFIX}{entry_id}"
+
+
+def reply_id_key(id_message: str) -> str:
+    return f"{REPLY_ID_PREFIX}{id_message}"
+
+
+def send_next_key(instance: str) -> str:
+    return f"{SEND_NEXT_PREFIX}{instance}"
