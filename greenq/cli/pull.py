@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import httpx2
 
+from greenq.core.greenapi.errors import ApiError
 from greenq.core.settings import InstanceConfig, PollerSettings, ReconcileSettings
 from greenq.pull.api import GreenApiClient
 from greenq.pull.errors import PollerError, UnknownInstance
@@ -199,7 +200,7 @@ def _with_api(args: argparse.Namespace, action: Callable[[GreenApiClient], Await
         return _refused(error)
     try:
         asyncio.run(_call(settings, instance, action))
-    except PollerError as error:
+    except (PollerError, ApiError) as error:
         return _refused(error, code=1)
     return 0
 

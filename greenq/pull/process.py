@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry, start_http_server
 
+from greenq.core.greenapi.masking import RedactingFilter
 from greenq.core.logs import configure_logging
 from greenq.core.settings import PollerSettings
-from greenq.pull.masking import RedactingFilter
 
 USER_AGENT = "greenq-poller/0.1"
 

@@ -19,11 +19,11 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from greenq.core.contract import producer_queue
+from greenq.core.greenapi.errors import ApiError
 from greenq.core.logs import fields
 from greenq.core.redis_conn import connect
 from greenq.core.settings import ReconcileSettings
 from greenq.pull.api import GreenApiClient
-from greenq.pull.errors import ApiError
 from greenq.pull.journal import JournalPolicy, JournalReader
 from greenq.pull.process import (
     USER_AGENT,
