@@ -190,10 +190,10 @@ def _run_configure(args: argparse.Namespace) -> int:
 
 
 def _with_api(args: argparse.Namespace, action: Callable[[GreenApiClient], Awaitable[None]]) -> int:
-    from greenq.pull.process import configure_poller_logging
+    from greenq.core.greenapi.process import configure_api_logging
 
     settings = _load_settings({})
-    configure_poller_logging(settings)
+    configure_api_logging(settings)
     try:
         instance = _pick(settings, args.instance)
     except UnknownInstance as error:

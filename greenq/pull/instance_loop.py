@@ -16,11 +16,11 @@ from redis.exceptions import RedisError
 
 from greenq.core.backoff import Backoff
 from greenq.core.greenapi.errors import ApiError, AuthRefused, RateLimited
+from greenq.core.greenapi.process import stopped_within
 from greenq.core.logs import fields
 from greenq.core.settings import PollerSettings
 from greenq.pull.api import GreenApiClient, Received
 from greenq.pull.metrics import PollerMetrics
-from greenq.pull.process import stopped_within
 from greenq.pull.sink import NotificationSink
 
 log = logging.getLogger("greenq.poller")
