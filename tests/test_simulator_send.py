@@ -19,7 +19,7 @@ from greenq.local.procs import free_port, stop_process, wait_for_port
 from greenq.simulator.control import SimulatorControl
 from tests.support.processes import GREENQ, wait_until
 from tests.support.sends import GROUP, PERSON, VALID_SENDS, api, send, send_ok
-from tests.support.simulator import CLEAN_UVICORN_EXITS, INSTANCE, INSTANCE_TOKEN, running_simulator
+from tests.support.simulator import CLEAN_UVICORN_EXITS, INSTANCE, INSTANCE_TOKEN, running_simulator, sdk
 
 #: Long enough that the loop sends nothing else during a test once it has sent one message.
 FOREVER_MS = 600_000
@@ -59,6 +59,24 @@ def test_each_send_method_queues_the_message_and_answers_a_fresh_id(
     stats = control.stats(INSTANCE)
     assert (stats["sent"], stats["sends_queued"], stats["send_calls"]) == (1, len(ids) + 1, len(ids) + 1)
     assert stats["outgoing_queue_length"] == len(ids)
+
+
+def test_the_official_sdk_sends_with_every_method_and_manages_the_queue(
+    held: tuple[str, SimulatorControl],
+) -> None:
+    url, _ = held
+    api_client = sdk(url)
+
+    answers = [getattr(api_client.sending, method)(**body) for method, body in VALID_SENDS]
+    shown = api_client.queues.showMessagesQueue()
+    cleared = api_client.queues.clearMessagesQueue()
+
+    assert [answer.code for answer in answers] == [200] * len(VALID_SENDS)
+    ids = [answer.data["idMessage"] for answer in answers]
+    assert [item["messageID"] for item in shown.data] == ids
+    assert [item["type"] for item in shown.data] == [method for method, _ in VALID_SENDS]
+    assert (cleared.code, cleared.data) == (200, {"isCleared": True})
+    assert queue(url) == []
 
 
 BAD_SENDS: list[tuple[str, object]] = [
