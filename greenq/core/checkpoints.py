@@ -22,6 +22,8 @@ REPLAY_LOCKED: Final = "replay-locked"
 REPLAY_COMMITTED: Final = "replay-committed"
 #: The sender recorded an outbox entry as ``sending`` and is about to call GREEN API.
 SEND_STARTED: Final = "send-started"
+#: GREEN API answered a send call with an idMessage; the sender has not recorded it yet.
+SEND_ANSWERED: Final = "send-answered"
 #: The sender committed an entry as sent (its record, idMessage index, XACK and XDEL).
 SEND_RECORDED: Final = "send-recorded"
 

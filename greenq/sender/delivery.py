@@ -145,6 +145,7 @@ class _EntryDelivery:
             id_message = await self._t.api.send(self._entry.method, self._entry.body)
         except ApiError as error:
             return await self._failed(record, error)
+        checkpoints.reached(checkpoints.SEND_ANSWERED)
         self._d.metrics.latency.labels(instance=self._t.api.instance.name, method=self._entry.method).observe(
             time.monotonic() - started
         )

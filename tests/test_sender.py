@@ -1,0 +1,132 @@
+"""``greenq send`` against the simulator: per-chat order, records and the idMessage index, 429s, 4xx dead
+letters and their replay, retried 5xx, and a clean stop that releases its leases."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+
+import pytest
+from redis import Redis
+
+from greenq.core import keys
+from greenq.core.deadletters import DeadLetterStore
+from greenq.local.procs import free_port
+from greenq.local.redis_server import LocalRedis
+from greenq.simulator.control import SimulatorControl
+from tests.support.metrics import scrape
+from tests.support.processes import run_greenq, subprocess_env
+from tests.support.sender import (
+    PARTITIONS,
+    pace_at_minimum,
+    put,
+    record,
+    reply,
+    running_sender,
+    sender_env,
+    sent_bodies,
+    state,
+    wait_for_states,
+)
+from tests.support.simulator import INSTANCE, running_simulator
+
+ANN, BOB = "79001110001@c.us", "79001110002@c.us"
+
+
+@pytest.fixture
+def sim() -> Iterator[tuple[str, SimulatorControl]]:
+    """A simulator that sends what it accepts at once, with the instance paced at 500 ms."""
+    with running_simulator(send_delay_ms=1) as (url, control):
+        pace_at_minimum(url)
+        yield url, control
+
+
+def test_two_interleaved_chats_are_sent_each_in_order_and_recorded_with_their_id(
+    redis_server: LocalRedis, redis_conn: Redis, sim: tuple[str, SimulatorControl]
+) -> None:
+    url, control = sim
+    entries = [reply(f"{who}{n}", chat) for n in range(3) for who, chat in (("ann", ANN), ("bob", BOB))]
+    put(redis_conn, 1, *entries)
+
+    with running_sender(sender_env(redis_server, url)) as sender:
+        wait_for_states(redis_conn, entries, "sent")
+        sender.send_signal(signal.SIGTERM)
+        assert sender.wait(30) == 0
+
+    sent = control.sent(INSTANCE)
+    for chat in (ANN, BOB):
+        texts = [item["body"]["message"] for item in sent if item["body"]["chatId"] == chat]
+        assert texts == [entry.body["message"] for entry in entries if entry.chat == chat]
+    by_text = {item["body"]["message"]: item["idMessage"] for item in sent}
+    for entry in entries:
+        found = record(redis_conn, entry.id)
+        assert found is not None
+        assert found.id_message == by_text[entry.body["message"]]
+        assert found.attempts == 1
+        assert redis_conn.hget(keys.reply_id_key(found.id_message), "entry") == entry.id.encode()
+    assert redis_conn.xlen(keys.outbox_stream_key(1)) == 0
+    assert not any(redis_conn.exists(keys.outbox_lease_key(p)) for p in range(PARTITIONS))
+
+
+def test_429_waits_and_sends_once(
+    redis_server: LocalRedis, redis_conn: Redis, sim: tuple[str, SimulatorControl]
+) -> None:
+    url, control = sim
+    control.inject(INSTANCE, "fail", 2, status=429, methods=["sendMessage"])
+    entry = reply("limited", ANN)
+    put(redis_conn, 0, entry)
+    port = free_port()
+
+    with running_sender(sender_env(redis_server, url, GREENQ_SEND_METRICS_PORT=str(port))):
+        wait_for_states(redis_conn, [entry], "sent")
+        metrics = f"http://127.0.0.1:{port}/metrics"
+        assert (
+            scrape(metrics, 'greenq_sends_total{instance="first",method="sendMessage",result="rate_limited"}')
+            == 2
+        )
+        assert scrape(metrics, 'greenq_sends_total{instance="first",method="sendMessage",result="sent"}') == 1
+
+    assert sent_bodies(control) == [entry.body]
+    found = record(redis_conn, entry.id)
+    assert found is not None
+    assert found.history == ("sending", "queued", "sending", "queued", "sending", "sent")
+
+
+def test_a_refused_entry_is_dead_lettered_and_a_replay_sends_it(
+    redis_server: LocalRedis, redis_conn: Redis, sim: tuple[str, SimulatorControl]
+) -> None:
+    url, control = sim
+    control.inject(INSTANCE, "fail", 1, status=400, methods=["sendMessage"])
+    entry = reply("refused", ANN)
+    put(redis_conn, 2, entry)
+
+    with running_sender(sender_env(redis_server, url)):
+        wait_for_states(redis_conn, [entry], "dead")
+        [letter] = DeadLetterStore(redis_conn).entries()
+        assert letter.outcome.value == "unsent"
+        assert "HTTP 400" in letter.reasons[0]
+        assert sent_bodies(control) == []
+        replayed = run_greenq(["dlq", "replay", "--all"], subprocess_env(redis_server))
+        assert replayed.returncode == 0, replayed.stderr
+        wait_for_states(redis_conn, [entry], "sent")
+
+    assert sent_bodies(control) == [entry.body]
+    assert DeadLetterStore(redis_conn).size() == 0
+
+
+def test_server_errors_are_retried_and_the_entry_sent_once(
+    redis_server: LocalRedis, redis_conn: Redis, sim: tuple[str, SimulatorControl]
+) -> None:
+    url, control = sim
+    control.inject(INSTANCE, "fail", 2, status=500, methods=["sendMessage"])
+    entry = reply("flaky", BOB)
+    put(redis_conn, 3, entry)
+
+    with running_sender(sender_env(redis_server, url)):
+        wait_for_states(redis_conn, [entry], "sent")
+
+    assert sent_bodies(control) == [entry.body]
+    found = record(redis_conn, entry.id)
+    assert found is not None
+    assert found.attempts == 3
+    assert state(redis_conn, entry.id) == "sent"
