@@ -61,9 +61,9 @@ def test_two_interleaved_chats_are_sent_each_in_order_and_recorded_with_their_id
     for entry in entries:
         found = record(redis_conn, entry.id)
         assert found is not None
-        assert found.id_message == by_text[entry.body["message"]]
-        assert found.attempts == 1
-        assert redis_conn.hget(keys.reply_id_key(found.id_message), "entry") == entry.id.encode()
+        id_message = by_text[entry.body["message"]]
+        assert (found.id_message, found.attempts) == (id_message, 1)
+        assert redis_conn.hget(keys.reply_id_key(id_message), "entry") == entry.id.encode()
     assert redis_conn.xlen(keys.outbox_stream_key(1)) == 0
     assert not any(redis_conn.exists(keys.outbox_lease_key(p)) for p in range(PARTITIONS))
 

@@ -52,11 +52,8 @@ class SenderMetrics:
                 buckets=LATENCY_BUCKETS,
                 registry=registry,
             ),
-            depth=Gauge(
-                "greenq_outbox_depth",
-                "Outbox entries read and not yet settled.",
-                ["instance"],
-                registry=registry,
+            depth=_instance_gauge(
+                registry, "greenq_outbox_depth", "Outbox entries read and not yet settled."
             ),
             oldest_age=_instance_gauge(
                 registry,
