@@ -73,6 +73,9 @@ class Delivery:
         self, partition: int, stream_id: bytes, values: dict[bytes, bytes], stop: asyncio.Event
     ) -> None:
         """Deliver one stream entry, or dead-letter it; returns early (entry left pending) on ``stop``."""
+        if not values:  # deleted while pending (e.g. by hand): nothing to send
+            await self.ledger.forget(partition, stream_id)
+            return
         raw = values.get(ENTRY_FIELD) or orjson.dumps(
             {key.decode(): value.decode() for key, value in values.items()}
         )

@@ -20,7 +20,7 @@ from greenq.core.greenapi.process import (
     serving_metrics,
 )
 from greenq.core.logs import fields
-from greenq.core.redis_conn import connect_async
+from greenq.core.redis_conn import NO_RESEND, connect_async
 from greenq.core.settings import SenderSettings
 from greenq.sender.api import SendingApi
 from greenq.sender.delivery import Delivery, SendPolicy
@@ -58,13 +58,13 @@ async def _serve(settings: SenderSettings, metrics: SenderMetrics) -> None:
 
 async def send_outbox(settings: SenderSettings, metrics: SenderMetrics, stopping: asyncio.Event) -> None:
     """Deliver this replica's share of the outbox partitions until ``stopping`` is set."""
-    redis = connect_async(
-        settings.require_redis_url(), settings.redis_socket_timeout + settings.send_block_ms / 1000
-    )
+    # No automatic re-send: a transaction whose reply was lost is not repeated (a dead letter would be
+    # written twice); its partition stops instead and is taken up again at the next lease round.
+    timeout = settings.redis_socket_timeout + settings.send_block_ms / 1000
+    redis = connect_async(settings.require_redis_url(), timeout, retries=NO_RESEND)
     limits = httpx2.Limits(max_connections=settings.send_concurrency + 4)
     async with redis, httpx2.AsyncClient(limits=limits, headers={"User-Agent": SENDER_USER_AGENT}) as http:
-        timeout = settings.send_request_timeout
-        apis = {i.id_instance: SendingApi(http, i, timeout) for i in settings.instances}
+        apis = {i.id_instance: SendingApi(http, i, settings.send_request_timeout) for i in settings.instances}
         leases = Leases(redis, settings.partitions, settings.send_lease_seconds)
         ledger = Ledger(redis, leases.owner, settings.send_reply_ttl_seconds)
         pacer = Pacer(redis, settings.send_settings_cache_seconds)
