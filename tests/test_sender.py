@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from redis import Redis
@@ -15,7 +16,7 @@ from greenq.local.procs import free_port
 from greenq.local.redis_server import LocalRedis
 from greenq.simulator.control import SimulatorControl
 from tests.support.metrics import scrape
-from tests.support.processes import run_greenq, subprocess_env
+from tests.support.processes import run_greenq, subprocess_env, wait_until
 from tests.support.sender import (
     PARTITIONS,
     pace_at_minimum,
@@ -130,3 +131,29 @@ def test_server_errors_are_retried_and_the_entry_sent_once(
     assert found is not None
     assert found.attempts == 3
     assert state(redis_conn, entry.id) == "sent"
+
+
+def test_unreadable_entries_and_unknown_instances_are_dead_lettered_not_retried(
+    redis_server: LocalRedis, redis_conn: Redis, sim: tuple[str, SimulatorControl]
+) -> None:
+    url, control = sim
+    stream = keys.outbox_stream_key(0)
+    redis_conn.xadd(stream, {"entry": b"{not json"})
+    redis_conn.xadd(stream, {"something": b"else"})
+    stranger = replace(reply("stranger", ANN), instance="999")
+    fine = reply("fine", ANN)
+    put(redis_conn, 0, stranger, fine)
+
+    with running_sender(sender_env(redis_server, url)):
+        wait_for_states(redis_conn, [fine], "sent")
+        wait_until(lambda: DeadLetterStore(redis_conn).size() == 3, 30, "three dead letters")
+
+    reasons = sorted(letter.reasons[0] for letter in DeadLetterStore(redis_conn).entries())
+    assert reasons == [
+        "idInstance 999 is not in GREENQ_INSTANCES",
+        "not an outbox entry: JSONDecodeError",
+        "not an outbox entry: KeyError",
+    ]
+    assert state(redis_conn, stranger.id) == "dead"
+    assert redis_conn.xlen(stream) == 0
+    assert sent_bodies(control) == [fine.body]

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx2
 import orjson
 import pytest
 from redis import Redis
@@ -36,7 +37,7 @@ from tests.support.sender import (
     wait_for_states,
 )
 from tests.support.sends import VALID_SENDS
-from tests.support.simulator import INSTANCE, running_simulator
+from tests.support.simulator import INSTANCE, INSTANCE_TOKEN, running_simulator
 
 SEND_METHODS = sorted({method for method, _ in VALID_SENDS})
 
@@ -81,6 +82,29 @@ def test_a_lost_answer_is_found_in_green_apis_records_for_every_send_method(
         assert found is not None
         assert found.attempts == 1
         assert found.id_message == by_body[orjson.dumps(entry.body, option=orjson.OPT_SORT_KEYS)]
+
+
+def test_a_lost_answer_for_a_message_still_in_green_apis_queue_is_found_there(
+    redis_server: LocalRedis, redis_conn: Redis
+) -> None:
+    """GREEN API sends the first message at once and then waits: the second stays in its queue, where the
+    sender finds the call whose answer was lost (and records the queue's messageID)."""
+    with running_simulator(send_delay_ms=600_000) as (url, control):
+        pace_at_minimum(url)
+        first, second = reply("first", "79001110004@c.us"), reply("second", "79001110004@c.us")
+        control.inject(INSTANCE, "lose_reply", 2, methods=["sendMessage"])
+        put(redis_conn, 2, first, second)
+        with running_sender(sender_env(redis_server, url)):
+            wait_for_states(redis_conn, [first, second], "sent")
+        queued = httpx2.get(
+            f"{url}/waInstance{INSTANCE}/showMessagesQueue/{INSTANCE_TOKEN}", timeout=10
+        ).json()
+        assert sent_bodies(control) == [first.body]
+        assert [item["body"] for item in queued] == [second.body]
+        found = record(redis_conn, second.id)
+        assert found is not None
+        assert (found.attempts, found.id_message) == (1, queued[0]["messageID"])
+        assert control.stats(INSTANCE)["send_calls"] == 2
 
 
 @pytest.mark.parametrize(
