@@ -66,7 +66,7 @@ async def send_outbox(settings: SenderSettings, metrics: SenderMetrics, stopping
     async with redis, httpx2.AsyncClient(limits=limits, headers={"User-Agent": SENDER_USER_AGENT}) as http:
         apis = {i.id_instance: SendingApi(http, i, settings.send_request_timeout) for i in settings.instances}
         leases = Leases(redis, settings.partitions, settings.send_lease_seconds)
-        ledger = Ledger(redis, leases.owner, settings.send_reply_ttl_seconds)
+        ledger = Ledger(redis, leases.owner, settings.reply_ttl_seconds)
         pacer = Pacer(redis, settings.send_settings_cache_seconds)
         delivery = Delivery(apis, ledger, pacer, metrics, SendPolicy.from_settings(settings))
         backlog = Backlog(names={i.id_instance: i.name for i in settings.instances})

@@ -10,12 +10,13 @@ from pydantic_settings import SettingsConfigDict
 from greenq.core.settings.common import Port
 from greenq.core.settings.instances import InstancesSettings
 from greenq.core.settings.parsing import require_at_least
+from greenq.core.settings.replies import ReplySettings
 
 #: GREEN API keeps an unsent message in its queue for 24 hours; the sender gives up on an entry as late.
 DEFAULT_MAX_AGE_SECONDS = 24 * 3600
 
 
-class SenderSettings(InstancesSettings):
+class SenderSettings(InstancesSettings, ReplySettings):
     """``greenq send``: which instances send, how hard to retry, and how to check an ambiguous call."""
 
     model_config = SettingsConfigDict(hide_input_in_errors=True)
@@ -55,9 +56,6 @@ class SenderSettings(InstancesSettings):
     )
     send_stop_timeout: PositiveFloat = Field(
         default=30.0, description="On SIGTERM, how long calls in flight may take to finish."
-    )
-    send_reply_ttl_seconds: PositiveInt = Field(
-        default=7 * 24 * 3600, description="How long reply records and the idMessage index are kept."
     )
     send_metrics_host: str = "127.0.0.1"
     send_metrics_port: Port = Field(default=9103, description="0 disables the metrics server.")
