@@ -4,9 +4,11 @@ letters and their replay, retried 5xx, and a clean stop that releases its leases
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 
+import httpx2
 import pytest
 from redis import Redis
 
@@ -157,3 +159,36 @@ def test_unreadable_entries_and_unknown_instances_are_dead_lettered_not_retried(
     assert state(redis_conn, stranger.id) == "dead"
     assert redis_conn.xlen(stream) == 0
     assert sent_bodies(control) == [fine.body]
+
+
+def test_an_entry_that_cannot_go_out_shows_in_the_outbox_metrics_until_it_is_sent(
+    redis_server: LocalRedis, redis_conn: Redis, sim: tuple[str, SimulatorControl]
+) -> None:
+    url, control = sim
+    control.inject(INSTANCE, "fail", 10_000, status=503, methods=["sendMessage"])
+    entry = replace(reply("stuck", BOB), created=time.time() - 60)
+    put(redis_conn, 0, entry)
+    port = free_port()
+    metrics = f"http://127.0.0.1:{port}/metrics"
+
+    def gauges() -> tuple[float, float, float]:
+        try:
+            return (
+                scrape(metrics, 'greenq_outbox_depth{instance="first"}'),
+                scrape(metrics, 'greenq_outbox_length{partition="0"}'),
+                scrape(metrics, 'greenq_outbox_oldest_age_seconds{instance="first"}'),
+            )
+        except httpx2.TransportError:  # the sender is still starting
+            return (-1, -1, -1)
+
+    with running_sender(sender_env(redis_server, url, GREENQ_SEND_METRICS_PORT=str(port))):
+        wait_until(lambda: gauges()[:2] == (1, 1), 30, "the held entry in the gauges")
+        assert gauges()[2] >= 60
+        assert (
+            scrape(metrics, 'greenq_sends_total{instance="first",method="sendMessage",result="retried"}') >= 1
+        )
+        control.clear_faults(INSTANCE)
+        wait_for_states(redis_conn, [entry], "sent")
+        wait_until(lambda: gauges() == (0, 0, 0), 30, "the gauges back at zero")
+
+    assert sent_bodies(control) == [entry.body]
