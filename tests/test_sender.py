@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import httpx2
+import orjson
 import pytest
 from redis import Redis
 
@@ -142,17 +143,20 @@ def test_unreadable_entries_and_unknown_instances_are_dead_lettered_not_retried(
     stream = keys.outbox_stream_key(0)
     redis_conn.xadd(stream, {"entry": b"{not json"})
     redis_conn.xadd(stream, {"something": b"else"})
+    listed = {"id": "x", "instance": str(INSTANCE), "method": "sendMessage", "body": ["not", "an", "object"]}
+    redis_conn.xadd(stream, {"entry": orjson.dumps({**listed, "created": 0, "handler": "h"})})
     stranger = replace(reply("stranger", ANN), instance="999")
     fine = reply("fine", ANN)
     put(redis_conn, 0, stranger, fine)
 
     with running_sender(sender_env(redis_server, url)):
         wait_for_states(redis_conn, [fine], "sent")
-        wait_until(lambda: DeadLetterStore(redis_conn).size() == 3, 30, "three dead letters")
+        wait_until(lambda: DeadLetterStore(redis_conn).size() == 4, 30, "four dead letters")
 
     reasons = sorted(letter.reasons[0] for letter in DeadLetterStore(redis_conn).entries())
     assert reasons == [
         "idInstance 999 is not in GREENQ_INSTANCES",
+        "not an outbox entry: AttributeError",
         "not an outbox entry: JSONDecodeError",
         "not an outbox entry: KeyError",
     ]

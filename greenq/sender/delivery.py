@@ -77,10 +77,10 @@ class Delivery:
             await self.ledger.forget(partition, stream_id)
             return
         raw = values.get(ENTRY_FIELD) or orjson.dumps(
-            {key.decode(): value.decode() for key, value in values.items()}
+            {key.decode(errors="replace"): value.decode(errors="replace") for key, value in values.items()}
         )
         try:
-            entry = OutboxEntry.decode(values)
+            entry = read_entry(values)
         except OutboxFormatError as error:
             await self.ledger.settle_dead(partition, stream_id, raw, None, str(error))
             self.metrics.count("unknown", "unknown", "dead")
@@ -99,6 +99,27 @@ class Delivery:
             await _EntryDelivery(self, _Target(partition, stream_id, raw, entry, api), stop).run()
         except Stopped:
             return
+
+
+def read_entry(values: dict[bytes, bytes]) -> OutboxEntry:
+    """The stream entry as an :class:`OutboxEntry`; :class:`OutboxFormatError` for anything else, including
+    well-formed JSON with fields of the wrong types (which must be dead-lettered, not crash the sender)."""
+    try:
+        entry = OutboxEntry.decode(values)
+    except OutboxFormatError:
+        raise
+    except Exception as error:  # e.g. a body that is a list: check_entry trips over it
+        raise OutboxFormatError(f"not an outbox entry: {type(error).__name__}") from error
+    typed = (
+        isinstance(entry.id, str)
+        and isinstance(entry.instance, str)
+        and isinstance(entry.body, dict)
+        and isinstance(entry.created, int | float)
+        and not isinstance(entry.created, bool)
+    )
+    if not typed:
+        raise OutboxFormatError("not an outbox entry: a field has the wrong type")
+    return entry
 
 
 @dataclass(frozen=True)

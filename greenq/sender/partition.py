@@ -21,8 +21,8 @@ from redis.exceptions import ResponseError
 
 from greenq.core import keys
 from greenq.core.logs import fields
-from greenq.core.outbox import OutboxEntry, OutboxFormatError
-from greenq.sender.delivery import Delivery
+from greenq.core.outbox import OutboxFormatError
+from greenq.sender.delivery import Delivery, read_entry
 from greenq.sender.metrics import Backlog
 
 log = logging.getLogger("greenq.sender")
@@ -151,7 +151,7 @@ class PartitionSender:
 def _chat_of(values: dict[bytes, bytes]) -> tuple[ChatKey, float]:
     """The entry's lane (instance, chat) and creation time; unreadable entries share one lane."""
     try:
-        entry = OutboxEntry.decode(values)
+        entry = read_entry(values)
     except OutboxFormatError:
         return ("", ""), 0.0
     return (entry.instance, entry.chat), entry.created
