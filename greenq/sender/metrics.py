@@ -97,6 +97,11 @@ class Backlog:
     def remove(self, instance: str, key: tuple[int, bytes]) -> None:
         self.entries.get(instance, {}).pop(key, None)
 
+    def drop_partition(self, partition: int) -> None:
+        for held in self.entries.values():
+            for key in [key for key in held if key[0] == partition]:
+                del held[key]
+
     def publish(self, metrics: SenderMetrics) -> None:
         now = time.time()
         for instance, held in self.entries.items():

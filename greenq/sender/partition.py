@@ -78,6 +78,7 @@ class PartitionSender:
             self.halt()
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._backlog.drop_partition(self.partition)  # what is left is pending for the next holder
 
     async def _ensure_group(self) -> None:
         try:
