@@ -7,6 +7,7 @@ import signal
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import httpx2
 import orjson
@@ -19,7 +20,7 @@ from greenq.local.procs import free_port
 from greenq.local.redis_server import LocalRedis
 from greenq.simulator.control import SimulatorControl
 from tests.support.metrics import scrape
-from tests.support.processes import run_greenq, subprocess_env, wait_until
+from tests.support.processes import kill_group, run_greenq, subprocess_env, wait_until
 from tests.support.sender import (
     PARTITIONS,
     pace_at_minimum,
@@ -29,6 +30,7 @@ from tests.support.sender import (
     running_sender,
     sender_env,
     sent_bodies,
+    start_sender,
     state,
     wait_for_states,
 )
@@ -196,3 +198,29 @@ def test_an_entry_that_cannot_go_out_shows_in_the_outbox_metrics_until_it_is_sen
         wait_until(lambda: gauges() == (0, 0, 0), 30, "the gauges back at zero")
 
     assert sent_bodies(control) == [entry.body]
+
+
+def test_a_refused_token_dead_letters_the_entry_and_no_token_reaches_the_logs(
+    redis_server: LocalRedis, redis_conn: Redis, sim: tuple[str, SimulatorControl], tmp_path: Path
+) -> None:
+    url, _ = sim
+    wrong = "0123456789wrongtoken0123456789wrongtoken0123456789"
+    instances = f"first={url}|{INSTANCE}|{wrong}"
+    env = sender_env(redis_server, url, GREENQ_INSTANCES=instances, GREENQ_LOG_LEVEL="DEBUG")
+    entry = reply("unauthorised", ANN)
+    put(redis_conn, 0, entry)
+    log_path = tmp_path / "sender.log"
+
+    with log_path.open("wb") as log:
+        sender = start_sender(env, stderr=log)
+        try:
+            wait_for_states(redis_conn, [entry], "dead")
+        finally:
+            kill_group(sender, signal.SIGTERM)
+
+    [letter] = DeadLetterStore(redis_conn).entries()
+    assert "HTTP 401" in letter.reasons[0]
+    logs = log_path.read_text()
+    assert "dead-lettered" in logs
+    assert wrong not in logs
+    assert wrong not in letter.reasons[0]

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import IO, Any, cast
 
 import httpx2
 from redis import Redis
@@ -50,8 +50,11 @@ def sender_env(redis_server: LocalRedis, api_url: str, **extra: str) -> dict[str
     )
 
 
-def start_sender(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-c", SENDER], env=env, cwd=REPO, start_new_session=True)
+def start_sender(env: dict[str, str], stderr: IO[bytes] | None = None) -> subprocess.Popen[bytes]:
+    """A sender in its own process group; its logs go to ``stderr`` (default: this process's)."""
+    return subprocess.Popen(
+        [sys.executable, "-c", SENDER], env=env, cwd=REPO, start_new_session=True, stderr=stderr
+    )
 
 
 @contextmanager
