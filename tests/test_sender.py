@@ -224,3 +224,21 @@ def test_a_refused_token_dead_letters_the_entry_and_no_token_reaches_the_logs(
     assert "dead-lettered" in logs
     assert wrong not in logs
     assert wrong not in letter.reasons[0]
+
+
+def test_sigterm_lets_the_call_in_flight_finish_and_record_its_id(
+    redis_server: LocalRedis, redis_conn: Redis, sim: tuple[str, SimulatorControl]
+) -> None:
+    url, control = sim
+    control.inject(INSTANCE, "delay", 1, seconds=5, methods=["sendMessage"])
+    entry = reply("in-flight", ANN)
+    put(redis_conn, 0, entry)
+
+    with running_sender(sender_env(redis_server, url)) as sender:
+        wait_until(lambda: state(redis_conn, entry.id) == "sending", 30, "the call to be in flight")
+        sender.send_signal(signal.SIGTERM)
+        assert sender.wait(30) == 0
+
+    assert state(redis_conn, entry.id) == "sent"
+    assert not redis_conn.exists(keys.outbox_lease_key(0))
+    wait_until(lambda: sent_bodies(control) == [entry.body], 10, "GREEN API to send the message")
