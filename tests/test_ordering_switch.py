@@ -21,14 +21,13 @@ from redis import Redis
 
 from greenq.core import keys
 from greenq.core.contract import Envelope, NotificationQueue
-from greenq.core.contract.partitioned import append_command, partition_of_envelope
 from greenq.core.settings import WorkerSettings
 from greenq.local.procs import stop_process
 from greenq.local.redis_server import LocalRedis
 from tests.conftest import TOKEN, DrainFn
 from tests.support.effects import effects
 from tests.support.ingress import running_ingress
-from tests.support.ordering import accept, message, queued_functions, seen_by_handler
+from tests.support.ordering import accept, message, queued_functions, seen_by_handler, store_without_drain
 from tests.support.processes import env_for, poll, start
 
 ROUTER = "tests.support.effects:router"
@@ -120,8 +119,7 @@ def test_a_jobs_mode_worker_queues_the_drain_of_a_partition_whose_drain_job_was_
     """An ingress in ordered mode stored entries but could not queue their drain job (a Redis error after the
     XADDs). Only the workers' maintenance sweep schedules that partition; a jobs-mode worker runs it too."""
     envelopes = [Envelope.of_bytes(message(chat, seq), "webhook") for seq in range(3) for chat in CHATS]
-    for envelope in envelopes:
-        redis_conn.execute_command(*append_command(partition_of_envelope(envelope, PARTITIONS), envelope))
+    store_without_drain(redis_conn, envelopes, PARTITIONS)
     assert not queued_functions(redis_conn)  # no drain job, no scheduled flag
 
     drain(ordering="jobs", router=ROUTER)  # a burst worker: maintenance first, then every job it queued
