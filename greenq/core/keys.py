@@ -129,6 +129,11 @@ def partition_lease_key(partition: int) -> str:
 CHAT_STATE_PREFIX: Final = f"{PREFIX}:state:"
 
 
+def legacy_chat_state_key(key: str) -> str:
+    """The older, partition-less key of the chat whose state lives at ``key`` (same digest)."""
+    return f"{CHAT_STATE_PREFIX}{key.rsplit(':', 1)[-1]}"
+
+
 def chat_state_key(chat: str, partition: int | None) -> str:
     """Key of one chat's state document (``chat`` is its partition chat key). Workers keep it in its chat's
     partition (``partition``) in either ordering mode, so a drain's transaction never spans two partitions
@@ -136,8 +141,3 @@ def chat_state_key(chat: str, partition: int | None) -> str:
     if partition is None:
         return f"{CHAT_STATE_PREFIX}{_chat_digest(chat)}"
     return f"{_partition_tag(partition)}:state:{_chat_digest(chat)}"
-
-
-def legacy_chat_state_key(key: str) -> str:
-    """The older, partition-less key of the chat whose state lives at ``key`` (same digest)."""
-    return f"{CHAT_STATE_PREFIX}{key.rsplit(':', 1)[-1]}"
