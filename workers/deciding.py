@@ -79,15 +79,7 @@ class Decider:
             routes = [route for route in routes if route.name in pending]
         if not routes:
             return Decided(outcome=Outcome.UNHANDLED, envelope=read.envelope)
-        run = run_handlers(
-            read.notification,
-            routes,
-            self._redis,
-            self._settings,
-            self._handler_log,
-            states=states,
-            state_key=read.state_key,
-        )
+        run = run_handlers(read, routes, self._redis, self._settings, self._handler_log, states=states)
         if not run.failures:
             return Decided(outcome=Outcome.HANDLED, envelope=read.envelope, writes=run.writes)
         return self._after_failures(read, run, in_place)
