@@ -7,9 +7,10 @@ its batch is retried, re-run, re-decided or crashed. Handlers: ``tests.support.r
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
+from typing import cast
 
 import orjson
 import pytest
@@ -28,6 +29,7 @@ from greenq.workers.metrics import WorkerMetrics
 from greenq.workers.processing import Processor
 from greenq.workers.router import load_router
 from greenq.workers.runner import build_runtime
+from greenq.workers.sending import NoChatToSend, Origin, Outbox, Sends
 from greenq.workers.validation import NotificationValidator
 from tests.conftest import DrainFn, load_sample
 from tests.support.crash import crash_once_at
@@ -40,6 +42,7 @@ from tests.support.reply_bot import CALLS
 from tests.support.threads import run_together
 
 REPLIER = "tests.support.reply_bot:replier"
+Entries = list[tuple[bytes, dict[bytes, bytes]]]
 KINDS = ["file", "location", "contact", "poll", "buttons", "other_chat"]
 
 
@@ -52,7 +55,7 @@ def outbox(redis: Redis, count: int) -> list[tuple[int, OutboxEntry]]:
     return [
         (partition, OutboxEntry.decode(fields))
         for partition in range(count)
-        for _, fields in redis.xrange(keys.outbox_stream_key(partition))
+        for _, fields in cast(Entries, redis.xrange(keys.outbox_stream_key(partition)))
     ]
 
 
@@ -245,3 +248,44 @@ def test_the_built_in_status_route_follows_the_user_s_routes_once() -> None:
     assert names[: len(router.routes)] == [route.name for route in router.routes]
     assert names[-1] == "greenq.reply_status"
     assert [route.name for route in with_reply_statuses(combined).routes] == names
+
+
+def offline_sends(chat: str | None = "a@c.us", id_message: str | None = "m1") -> Sends:
+    """``ctx.send`` on a buffer that is never sent (port 1: nothing listens), for argument checks."""
+    origin = Origin("unit", "h", 0, "1101000002", chat, id_message)
+    return Sends(Outbox(Redis(host="127.0.0.1", port=1).pipeline(transaction=False), origin, 60))
+
+
+@pytest.mark.parametrize(
+    ("call", "complaint"),
+    [
+        (lambda s: s.text(""), "non-empty"),
+        (lambda s: s.text("x" * 20_001), "longer than"),
+        (lambda s: s.text("hi", chat="someone"), "chatId"),
+        (lambda s: s.file_by_url("ftp://files.example/a.pdf", "a.pdf"), "http"),
+        (lambda s: s.file_by_url("https://files.example/a", "noextension"), "extension"),
+        (lambda s: s.location(91, 0), "between"),
+        (lambda s: s.location(0, float("nan")), "number"),
+        (lambda s: s.contact(-5), "positive"),
+        (lambda s: s.poll("q", ["only"]), "2 to 12"),
+        (lambda s: s.poll("q", ["same", "same"]), "differ"),
+        (lambda s: s.buttons("b", []), "1 to 3"),
+        (lambda s: s.buttons("b", [("1", "x" * 26)]), "longer than 25"),
+        (lambda s: s.buttons("b", [("1", "a"), ("1", "b")]), "differ"),
+    ],
+)
+def test_a_bad_argument_raises_value_error_in_the_handler(
+    call: Callable[[Sends], str], complaint: str
+) -> None:
+    with pytest.raises(ValueError, match=complaint):
+        call(offline_sends())
+
+
+def test_reply_needs_a_chat_and_quote_needs_a_message() -> None:
+    with pytest.raises(NoChatToSend, match="chat"):
+        offline_sends(chat=None).reply("hi")
+    with pytest.raises(NoChatToSend, match="idMessage"):
+        offline_sends(id_message=None).reply("hi", quote=True)
+    sends = offline_sends()
+    first, second = sends.reply("hi"), sends.text("again")
+    assert (first, second) == (outbox_id("unit", "h", 0), outbox_id("unit", "h", 1))

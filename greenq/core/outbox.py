@@ -126,7 +126,7 @@ STATUS_ENTRY: Final = "entry"  #: the outbox entry id (written by the sender)
 STATUS_FIELD: Final = "status"  #: the furthest ranked status reported
 STATUS_RANK_FIELD: Final = "rank"  #: its rank (compared inside Redis)
 STATUS_DESCRIPTION_FIELD: Final = "description"  #: GREEN API's description of it (failures), if any
-STATUS_UPDATED_FIELD: Final = "updated"  #: the notification's timestamp (seconds) of the last change
+STATUS_UPDATED_FIELD: Final = "updated"  #: the reporting notification's timestamp (s) of the last status
 STATUS_TEXT_FIELD: Final = "status_text"  #: the last status greenq does not rank, as reported
 
 
@@ -175,7 +175,7 @@ class ReplyStatus:
     reported: str | None = None  #: the furthest ranked outgoingMessageStatus (:data:`STATUS_RANK`)
     description: str | None = None
     status_text: str | None = None  #: the last status greenq does not rank, as reported
-    reported_at: float | None = None  #: the timestamp of the notification that last changed it
+    reported_at: float | None = None  #: the timestamp of the notification that reported ``reported``
 
     @property
     def state(self) -> ReplyState:
@@ -196,12 +196,12 @@ class ReplyStatus:
             raw = fields.get(name.encode())
             return raw.decode(errors="replace") if raw else None
 
-        updated = text(STATUS_UPDATED_FIELD)
+        updated = text(STATUS_UPDATED_FIELD) or ""
         return cls(
             entry_id,
             record,
             reported=text(STATUS_FIELD),
             description=text(STATUS_DESCRIPTION_FIELD),
             status_text=text(STATUS_TEXT_FIELD),
-            reported_at=float(updated) if updated else None,
+            reported_at=float(updated) if updated.isdigit() else None,
         )

@@ -19,7 +19,7 @@ from greenq.core.notification import Notification
 from greenq.workers.context import HandlerContext
 from greenq.workers.router import Router
 from tests.support import crash
-from tests.support.effects import meet
+from tests.support.effects import meet, note, noted, steering
 
 CALLS = "test:reply-calls"
 SEEN = "test:reply-seen"
@@ -29,15 +29,6 @@ replier = Router()
 members = Router()
 tracker = Router()
 crash.install_from_env()
-
-
-def _steering(notification: Notification) -> dict[str, Any]:
-    value = notification.data.get("test")
-    return value if isinstance(value, dict) else {}
-
-
-def _seen(ctx: HandlerContext, notification: Notification, value: object) -> None:
-    ctx.writes.xadd(SEEN, {"key": notification.id_message or "", "seen": str(value)})
 
 
 def _send_kind(ctx: HandlerContext, kind: str) -> str:
@@ -61,19 +52,19 @@ def _send_kind(ctx: HandlerContext, kind: str) -> str:
 @replier.message(name="answer")
 def answer(notification: Notification, ctx: HandlerContext) -> None:
     ctx.redis.incr(CALLS)
-    steering = _steering(notification)
-    gate = steering.get("gate")
+    steered = steering(notification)
+    gate = steered.get("gate")
     if isinstance(gate, str):
         meet(ctx, gate, GATE_PREFIX)
     ctx.state.update(n=int(ctx.state.get("n", 0)) + 1)
     ids = [ctx.reply(f"echo {notification.id_message}", quote=True)]
-    ids.extend(_send_kind(ctx, kind) for kind in steering.get("kinds", ()))
-    _seen(ctx, notification, ",".join(ids))
+    ids.extend(_send_kind(ctx, kind) for kind in steered.get("kinds", ()))
+    note(ctx, SEEN, notification, ",".join(ids))
 
 
 @replier.message(name="later")
 def later(notification: Notification, ctx: HandlerContext) -> None:
-    if notification.envelope.attempt <= int(_steering(notification).get("raise", 0)):
+    if notification.envelope.attempt <= int(steering(notification).get("raise", 0)):
         ctx.send.text("never sent: the handler fails after asking")
         raise RuntimeError(f"later fails attempt {notification.envelope.attempt}")
     ctx.send.text(f"later {notification.id_message}")
@@ -90,14 +81,14 @@ def member(notification: Notification, ctx: HandlerContext) -> None:
     total = int(ctx.state.get("n", 0)) + 1
     ctx.sender_state.update(n=mine)
     ctx.state.update(n=total)
-    _seen(ctx, notification, f"{notification.sender}:{mine}/{total}")
+    note(ctx, SEEN, notification, f"{notification.sender}:{mine}/{total}")
 
 
 @tracker.on("outgoingMessageStatus", name="track")
 def track(notification: Notification, ctx: HandlerContext) -> None:
-    _seen(ctx, notification, notification.data.get("status"))
+    note(ctx, SEEN, notification, notification.data.get("status"))
 
 
 def seen(redis: Any) -> list[tuple[str, str]]:
     """Every committed ``(idMessage, value)`` record, oldest first."""
-    return [(values[b"key"].decode(), values[b"seen"].decode()) for _, values in redis.xrange(SEEN)]
+    return noted(redis, SEEN)

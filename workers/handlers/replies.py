@@ -37,7 +37,7 @@ ROUTE_NAME: Final = "greenq.reply_status"
 _RECORD: Final = f"""
 local rank = tonumber(ARGV[2])
 if rank == 0 then
-  redis.call('HSET', KEYS[1], '{STATUS_TEXT_FIELD}', ARGV[1], '{STATUS_UPDATED_FIELD}', ARGV[4])
+  redis.call('HSET', KEYS[1], '{STATUS_TEXT_FIELD}', ARGV[1])
 elseif rank > tonumber(redis.call('HGET', KEYS[1], '{STATUS_RANK_FIELD}') or '0') then
   redis.call('HSET', KEYS[1], '{STATUS_FIELD}', ARGV[1], '{STATUS_RANK_FIELD}', rank,
              '{STATUS_UPDATED_FIELD}', ARGV[4])
