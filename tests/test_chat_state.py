@@ -1,4 +1,4 @@
-"""Per-chat state (``ctx.state``, README: Per-chat state) with a real Redis and real RQ burst workers, in jobs
+"""Per-chat state (``ctx.state``, README: Writing a bot) with a real Redis and real RQ burst workers, in jobs
 and ordered mode: it persists across batches and workers, a batch's notifications of one chat see each
 other in order, a handler retry or a crash at each checkpoint applies a change exactly once, two workers
 racing on one chat lose no update, the router's ``state=`` filter routes by it, and it expires.
