@@ -169,6 +169,34 @@ def test_a_commit_whose_exec_reply_is_lost_records_its_sends_once(
     assert_recorded_once(redis_conn, count, {"echo a-000", "later a-000", "echo b-000", "later b-000"})
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_a_commit_refused_by_a_watch_conflict_is_decided_again_and_records_once(
+    redis_server: LocalRedis, redis_conn: Redis, drain: DrainFn, worker_settings: WorkerSettings, mode: str
+) -> None:
+    """Once the handlers ran, another client touches the chat's (watched) state key and leaves it as it
+    was: EXEC is refused, the batch is decided again (``answer`` runs twice) and its sends recorded once."""
+    count = partition_count(mode, worker_settings)
+    partition = partitions.partition_of(chat_key("a"), count) if mode == "partitioned" else None
+    watched = keys.chat_state_key(chat_key("a"), partition)
+    touched: list[str] = []
+
+    def touch(name: str) -> None:
+        if name == checkpoints.HANDLERS_RAN and not touched:
+            touched.append(name)
+            redis_conn.set(watched, "touch")
+            redis_conn.delete(watched)
+
+    send(redis_server, redis_conn, mode, [message("a", 0)])
+    checkpoints.install(touch)
+    try:
+        drain(router=REPLIER, **MODES[mode])
+    finally:
+        checkpoints.install(None)
+    assert touched
+    assert int(redis_conn.get(CALLS) or 0) == 2
+    assert_recorded_once(redis_conn, count, {"echo a-000", "later a-000"})
+
+
 @pytest.mark.parametrize("same_notification", [True, False], ids=["copies", "one-chat"])
 def test_two_workers_deciding_at_once_record_each_send_once(
     redis_conn: Redis, worker_settings: WorkerSettings, same_notification: bool
