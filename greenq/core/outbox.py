@@ -112,8 +112,9 @@ def check_entry(entry: OutboxEntry) -> str | None:
 #: Where an entry's delivery stands. ``queued``: committed, not yet tried. ``sending``: a call is (or was,
 #: if the sender died) on its way; a sender that finds an entry here cannot know whether GREEN API took it
 #: and checks GREEN API's queue and journal before calling again. ``sent``: GREEN API returned its
-#: ``idMessage``. ``dead``: refused (4xx) or given up; its dead letter says why. The statuses after ``sent``
-#: are what ``outgoingMessageStatus`` reported.
+#: ``idMessage``. ``dead``: refused (4xx) or given up; its dead letter says why. A record holds only those
+#: four; the statuses after ``sent`` are what ``outgoingMessageStatus`` reported, kept in the status hash
+#: and shown by :attr:`ReplyStatus.state`.
 ReplyState = Literal["queued", "sending", "sent", "delivered", "read", "failed", "noAccount", "dead"]
 
 #: outgoingMessageStatus values greenq ranks (a higher rank replaces a lower one, never the reverse;
