@@ -63,13 +63,14 @@ def test_a_status_only_moves_forward_whatever_order_the_notifications_arrive_in(
     assert len(seen(redis_conn)) == sum(len(batch) for batch in batches)
 
 
-def test_the_status_route_keeps_the_sender_s_field_and_a_failure_s_description(
+def test_the_status_route_keeps_the_sender_s_field_and_a_failure_s_description_under_any_router(
     redis_server: LocalRedis, redis_conn: Redis, drain: DrainFn
 ) -> None:
     id_message = str(FAILED["idMessage"])
     redis_conn.hset(keys.reply_id_key(id_message), STATUS_ENTRY, "entry-1")  # the sender's field
     send(redis_server, redis_conn, "jobs", [orjson.dumps(FAILED)])
-    drain()  # the default router: the built-in route comes with every worker
+    drain(router="tests.support.routers:empty_router")  # the built-in route comes with every worker
+    assert redis_conn.hgetall(keys.OUTCOME_COUNTS) == {b"unhandled": b"1"}  # no route of the user's took it
     stored = hash_of(redis_conn, id_message)
     assert stored[STATUS_ENTRY] == "entry-1"
     assert stored["status"] == FAILED["status"] == "failed"

@@ -9,7 +9,7 @@ script that only moves the status forward (``STATUS_RANK``; ``failed``/``noAccou
 kept as text. Messages the phone sent (``sendByApi: false``) are not greenq's and are skipped.
 
 The route is appended to the user's router (:func:`with_reply_statuses`), so the user's own routes on
-``outgoingMessageStatus`` still run, before it.
+``outgoingMessageStatus`` still run, before it; a status no user route takes is still ``unhandled``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from greenq.core.outbox import (
     STATUS_UPDATED_FIELD,
 )
 from greenq.workers.context import HandlerContext
-from greenq.workers.router import Router
+from greenq.workers.router import Route, Router
 
 #: The route's name (a retry re-runs handlers by name).
 ROUTE_NAME: Final = "greenq.reply_status"
@@ -74,6 +74,12 @@ def record_status(notification: Notification, ctx: HandlerContext) -> None:
 
 reply_status_router = Router(chat_state=False)
 reply_status_router.add(record_status, "outgoingMessageStatus", name=ROUTE_NAME)
+
+
+def is_bookkeeping(route: Route) -> bool:
+    """Whether ``route`` is this built-in one: a notification only it takes stays ``unhandled`` (the
+    outcome tells operators their router has no route for it), though its status is recorded."""
+    return route.name == ROUTE_NAME and route.handler is record_status
 
 
 def with_reply_statuses(router: Router) -> Router:
