@@ -35,6 +35,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=None,
         help="nginx in front (default: if installed)",
     )
+    up.add_argument(
+        "--sender",
+        action="store_true",
+        default=None,
+        help="also run greenq send, which delivers handlers' replies (needs GREENQ_INSTANCES)",
+    )
     up.set_defaults(run=_run_up)
 
 
@@ -52,5 +58,6 @@ def _run_up(args: argparse.Namespace) -> int:
         "log_dir",
         "appendfsync",
         "maxmemory",
+        "sender",
     )
     return run_up(UpOptions(**options))

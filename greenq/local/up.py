@@ -2,8 +2,9 @@
 
 The compose topology as local processes: Redis (a private ``redis-server`` with production persistence,
 or ``--redis-url``), nginx in front (when installed; config rendered from the compose template), N ingress
-processes, M workers. Runs until Ctrl-C or SIGTERM, then stops everything front to back: nginx, ingress
-(in-flight requests finish, no new 200s), workers (each finishes its current job), Redis.
+processes, M workers, with ``--sender`` the outbox sender. Runs until Ctrl-C or SIGTERM, then stops
+everything front to back: nginx, ingress (in-flight requests finish, no new 200s), workers (each finishes
+its current job), the sender (its calls in flight finish), Redis.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ class UpOptions:
     appendfsync: str = "always"
     #: Memory limit of the private Redis (noeviction: when full, the ingress answers 503).
     maxmemory: str = DEFAULT_MAXMEMORY
+    #: Also run ``greenq send`` (the outbox sender; it needs ``GREENQ_INSTANCES``).
+    sender: bool = False
     #: ``GREENQ_*`` settings for the ingress and worker processes on top of this process's environment
     #: (their input, as it is for any program), e.g. the benchmark's ordering mode.
     child_settings: tuple[tuple[str, str], ...] = ()
@@ -92,6 +95,10 @@ class LocalPipeline:
             self._start_nginx(data_dir, ports)
         for index in range(self.options.workers):
             self._start_worker(index, env)
+        if self.options.sender:
+            port = free_port()
+            command = ["send", "--metrics-port", str(port)]
+            self._spawn("sender", "sender", command, env, port=port, url=f"http://127.0.0.1:{port}/metrics")
 
     @property
     def webhook_url(self) -> str:
@@ -100,10 +107,11 @@ class LocalPipeline:
         return base + self.options.webhook_path
 
     def stop(self) -> None:
-        """Front to back: nginx (no new requests), ingress (in-flight ones finish), workers, Redis."""
+        """Front to back: nginx (no new requests), ingress (in-flight ones finish), workers, the sender (its
+        calls in flight finish), Redis."""
         if self.nginx is not None:
             self.nginx.stop()
-        for role in ("ingress", "worker"):
+        for role in ("ingress", "worker", "sender"):
             for child in self.children:
                 if child.role == role:
                     stop_process(child.process, timeout=30)
