@@ -1,4 +1,5 @@
-"""Per-chat state for handlers: a small finite-state machine (a state name and its data) per chat.
+"""Per-chat state for handlers: a small finite-state machine (a state name and its data) per chat (and per
+(chat, sender): ``ctx.sender_state``, the same machinery on another key).
 
 Each chat's document lives in Redis (``keys.chat_state_key``) with a TTL. A batch reads the documents of
 its chats in the same MGET as its claims, under the same WATCH, and each handler that changes its chat's
@@ -11,12 +12,13 @@ changes on to the next notification of its chat.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final
 
 import orjson
 
+from greenq.core import keys
 from greenq.workers.results import QueuedWrite, Writes
 
 #: The state name a chat without state has; ``state=NO_STATE`` routes only such chats.
@@ -27,7 +29,12 @@ Document = dict[str, Any] | None
 
 
 class ChatStateDisabled(RuntimeError):
-    """A handler changed ``ctx.state`` under a ``Router(chat_state=False)``, whose batches do not keep it."""
+    """A handler changed a state its batch does not keep: ``ctx.state`` under a ``Router(chat_state=False)``,
+    or ``ctx.sender_state`` of a notification without a sender."""
+
+
+#: Why a state handle refuses changes, by default.
+NOT_KEPT: Final = "this worker's Router(chat_state=False) keeps no per-chat state"
 
 
 class ChatState:
@@ -36,13 +43,14 @@ class ChatState:
     Changes are buffered like ``ctx.writes``: committed with the batch only if the handler returns.
     """
 
-    def __init__(self, document: Document, *, enabled: bool = True) -> None:
+    def __init__(self, document: Document, *, enabled: bool = True, refusal: str = NOT_KEPT) -> None:
         name = document.get("name") if document else None
         data = document.get("data") if document else None
         self._name: str = name if isinstance(name, str) else NO_STATE
         self._data: dict[str, Any] = dict(data) if isinstance(data, dict) else {}
         self.changed = False
         self._enabled = enabled
+        self._refusal = refusal
 
     @property
     def name(self) -> str:
@@ -74,7 +82,7 @@ class ChatState:
 
     def _change(self) -> None:
         if not self._enabled:
-            raise ChatStateDisabled("this worker's Router(chat_state=False) keeps no per-chat state")
+            raise ChatStateDisabled(self._refusal)
         self.changed = True
 
     def document(self) -> Document:
@@ -83,18 +91,39 @@ class ChatState:
         return {"name": self._name, "data": self._data}
 
 
+def state_reads(chats: Sequence[str]) -> list[str]:
+    """The keys a batch WATCHes and reads for its chats' state: each chat's key, then its older key."""
+    return [*chats, *(keys.legacy_chat_state_key(key) for key in chats)]
+
+
 class ChatStates:
     """The state documents of one commit attempt's chats, as the batch has changed them so far."""
 
-    def __init__(self, values: Mapping[str, bytes | None]) -> None:
+    def __init__(self, values: Mapping[str, bytes | None], moving: Mapping[str, str] | None = None) -> None:
+        """``moving``: chat key -> the older key its document was read from (deleted by its first change)."""
         self._documents: dict[str, Document] = {key: _decoded(raw) for key, raw in values.items()}
+        self._moving = dict(moving or {})
         self._undo: list[tuple[str, Document]] = []
 
-    def open(self, key: str | None) -> ChatState:
+    @classmethod
+    def read(cls, chats: Sequence[str], values: Mapping[str, bytes | None]) -> ChatStates:
+        """The documents of ``chats`` from the values of :func:`state_reads`. A chat with no document under
+        its key falls back to its older, partition-less key (written by jobs-mode workers before state moved
+        into the partitions), so switching the ordering mode keeps every chat's state."""
+        current: dict[str, bytes | None] = {}
+        moving: dict[str, str] = {}
+        for key in chats:
+            older = keys.legacy_chat_state_key(key)
+            current[key] = values.get(key)
+            if current[key] is None and values.get(older) is not None:
+                current[key], moving[key] = values[older], older
+        return cls(current, moving)
+
+    def open(self, key: str | None, refusal: str = NOT_KEPT) -> ChatState:
         """A fresh handle on ``key``'s current document (a handler's changes stay in it until kept); no key:
-        the router keeps no chat state, and the handle refuses changes."""
+        the batch keeps no such state, and the handle refuses changes, saying ``refusal``."""
         if key is None:
-            return ChatState(None, enabled=False)
+            return ChatState(None, enabled=False, refusal=refusal)
         return ChatState(self._documents.get(key))
 
     def name_of(self, key: str | None) -> str:
@@ -108,9 +137,11 @@ class ChatStates:
         document = state.document()
         self._undo.append((key, self._documents.get(key)))
         self._documents[key] = document
+        # A document read from its older key moves with its first change (the DEL is idempotent).
+        moved = (QueuedWrite(owner, ("DEL", self._moving[key]), {}),) if key in self._moving else ()
         if document is None:
-            return (QueuedWrite(owner, ("DEL", key), {}),)
-        return (QueuedWrite(owner, ("SET", key, orjson.dumps(document), "EX", ttl_seconds), {}),)
+            return (QueuedWrite(owner, ("DEL", key), {}), *moved)
+        return (QueuedWrite(owner, ("SET", key, orjson.dumps(document), "EX", ttl_seconds), {}), *moved)
 
     def begin(self) -> None:
         """Start one notification's changes (undone by :meth:`rollback` if its decision is dropped)."""

@@ -9,6 +9,7 @@ from pydantic_settings import NoDecode
 
 from greenq.core.settings.common import CommonSettings, Port
 from greenq.core.settings.parsing import split_csv
+from greenq.core.settings.replies import ReplySettings
 
 
 class DedupWindowSettings(CommonSettings):
@@ -20,8 +21,8 @@ class DedupWindowSettings(CommonSettings):
     )
 
 
-class WorkerSettings(DedupWindowSettings):
-    """The validating, routing worker."""
+class WorkerSettings(DedupWindowSettings, ReplySettings):
+    """The validating, routing worker (it writes reply records and statuses too: ``ReplySettings``)."""
 
     needs_redis: ClassVar[bool] = True
 
