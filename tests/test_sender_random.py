@@ -37,6 +37,7 @@ from redis import Redis
 
 from greenq.core import keys
 from greenq.core.deadletters import DeadLetterStore
+from greenq.core.outbox import ReplyRecord, check_entry
 from greenq.local.redis_server import LocalRedis
 from greenq.simulator.control import SimulatorControl
 from tests.support.crash import CRASH_AT_ENV, CRASH_ONCE_ENV
@@ -47,11 +48,12 @@ from tests.support.send_schedule import (
     MAX_OVERRUN,
     REDIS_TARGETS,
     REQUEST_TIMEOUT,
+    Put,
     RedisFault,
     SendSchedule,
     plan,
 )
-from tests.support.sender import PARTITIONS, pace_at_minimum, put, record, sender_env, start_sender
+from tests.support.sender import PARTITIONS, pace_at_minimum, record, sender_env, start_sender
 from tests.support.sends import VALID_SENDS
 from tests.support.simulator import INSTANCE, INSTANCE_TOKEN, OTHER_INSTANCE, OTHER_TOKEN, running_simulator
 
@@ -64,6 +66,7 @@ SEND_METHODS = sorted({method for method, _ in VALID_SENDS})
 SIM_JOURNAL_LAG, JOURNAL_LAG = 0.3, 1.0
 SEED_TIMEOUT = 90.0
 FINAL_STATES = ("sent", "dead")
+REPLY_TTL = 3600
 
 
 @dataclass
@@ -105,7 +108,7 @@ def lanes(redis_server: LocalRedis, tmp_path: Path) -> Iterator[list[Lane]]:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(max(300, 20 * SEEDS // LANES))
 def test_random_fault_schedules_send_every_entry_once_in_chat_order(lanes: list[Lane]) -> None:
     tally: Counter[str] = Counter()
     lock = threading.Lock()
@@ -190,7 +193,7 @@ def supervise(lane: Lane, schedule: SendSchedule, log: Any) -> int:
         point, nth = schedule.crash
         env |= {CRASH_AT_ENV: f"{point}:{nth}", CRASH_ONCE_ENV: str(lane.logs / f"crash-{schedule.seed}")}
     for item in schedule.puts[: schedule.first_batch]:
-        put(lane.redis, item.partition, item.entry)
+        put_as_worker(lane.redis, item)
     process, restarts = start_sender(env, stderr=log), 0
     deadline = time.monotonic() + SEED_TIMEOUT
     pending = schedule.puts[schedule.first_batch :]
@@ -203,7 +206,7 @@ def supervise(lane: Lane, schedule: SendSchedule, log: Any) -> int:
                 process, restarts = start_sender(env, stderr=log), restarts + 1
             if pending and any(state_of(lane, item.entry.id) in FINAL_STATES for item in schedule.puts):
                 for item in pending:
-                    put(lane.redis, item.partition, item.entry)
+                    put_as_worker(lane.redis, item)
                 pending = []
             assert time.monotonic() < deadline, f"not final after {SEED_TIMEOUT}s: {states(lane, schedule)}"
             time.sleep(0.05)
@@ -215,6 +218,16 @@ def supervise(lane: Lane, schedule: SendSchedule, log: Any) -> int:
     finally:
         kill_group(process, signal.SIGTERM)
     return restarts
+
+
+def put_as_worker(redis: Redis, item: Put) -> None:
+    """The entry and its ``queued`` record in one transaction, as a worker's commit writes them."""
+    assert check_entry(item.entry) is None
+    record = ReplyRecord(updated=item.entry.created, history=("queued",))
+    with redis.pipeline(transaction=True) as pipe:
+        pipe.xadd(keys.outbox_stream_key(item.partition), item.entry.encode())  # type: ignore[arg-type]
+        pipe.set(keys.reply_key(item.entry.id), record.encode(), nx=True, ex=REPLY_TTL)
+        pipe.execute()
 
 
 def state_of(lane: Lane, entry_id: str) -> str | None:
