@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -161,6 +162,7 @@ def run_seed(lane: Lane, seed: int) -> Counter[str]:
         counted[f"crash-at-{crash_marker.read_text()}"] += 1
         counted["faults_fired"] += 1
     counted["restarts"] += restarts
+    counted["two_replicas"] += schedule.replicas == 2
     counted["seconds"] += round(time.monotonic() - started)
     return counted
 
@@ -186,24 +188,20 @@ def arm(lane: Lane, schedule: SendSchedule) -> list[tuple[RedisFault, Fault]]:
 
 
 def supervise(lane: Lane, schedule: SendSchedule, log: Any) -> int:
-    """Run a sender (and, after its planned SIGKILL, a second one) until every entry is final; put the second
-    batch once the first entry has settled. The number of restarts."""
+    """Run the schedule's senders (restarting the one its SIGKILL hits) until every entry is final; put the
+    second batch once the first entry has settled. The number of restarts."""
     env = dict(lane.env)
     if schedule.crash is not None:
         point, nth = schedule.crash
         env |= {CRASH_AT_ENV: f"{point}:{nth}", CRASH_ONCE_ENV: str(lane.logs / f"crash-{schedule.seed}")}
     for item in schedule.puts[: schedule.first_batch]:
         put_as_worker(lane.redis, item)
-    process, restarts = start_sender(env, stderr=log), 0
-    deadline = time.monotonic() + SEED_TIMEOUT
+    senders = [start_sender(env, stderr=log) for _ in range(schedule.replicas)]
+    restarts, deadline = 0, time.monotonic() + SEED_TIMEOUT
     pending = schedule.puts[schedule.first_batch :]
     try:
         while pending or not finished(lane, schedule):
-            if process.poll() is not None:
-                exited = f"the sender exited by itself ({process.returncode})"
-                assert process.returncode == -signal.SIGKILL, exited
-                assert restarts == 0, exited
-                process, restarts = start_sender(env, stderr=log), restarts + 1
+            restarts += revive(senders, env, log, restarts)
             if pending and any(state_of(lane, item.entry.id) in FINAL_STATES for item in schedule.puts):
                 for item in pending:
                     put_as_worker(lane.redis, item)
@@ -214,10 +212,23 @@ def supervise(lane: Lane, schedule: SendSchedule, log: Any) -> int:
             # A call held by a `delay` fault reaches the simulator at most this long after it timed out:
             # anything it would add to the sent log is there once this has passed.
             time.sleep(REQUEST_TIMEOUT + MAX_OVERRUN)
-        assert process.poll() is None, f"the sender exited by itself ({process.returncode})"
+        assert [sender.poll() for sender in senders] == [None] * len(senders), "a sender exited by itself"
     finally:
-        kill_group(process, signal.SIGTERM)
+        for sender in senders:
+            kill_group(sender, signal.SIGTERM)
     return restarts
+
+
+def revive(senders: list[subprocess.Popen[bytes]], env: dict[str, str], log: Any, restarts: int) -> int:
+    """Replace the sender the planned SIGKILL hit (once); anything else that exits fails the seed."""
+    for index, sender in enumerate(senders):
+        if sender.poll() is not None:
+            exited = f"a sender exited by itself ({sender.returncode})"
+            assert sender.returncode == -signal.SIGKILL, exited
+            assert restarts == 0, exited
+            senders[index] = start_sender(env, stderr=log)
+            return 1
+    return 0
 
 
 def put_as_worker(redis: Redis, item: Put) -> None:

@@ -79,6 +79,7 @@ class SendSchedule:
     sim_faults: list[SimFault] = field(default_factory=list)
     redis_faults: list[RedisFault] = field(default_factory=list)
     crash: tuple[str, int] | None = None
+    replicas: int = 1  # senders running at once (they split the partitions; one may be the crash's)
 
     def refused(self, instance: int) -> int:
         """Entries of ``instance`` a schedule refuses with a 4xx (each one dead-letters one entry)."""
@@ -96,7 +97,8 @@ class SendSchedule:
         sim = ", ".join(f"{f.label}@{str(f.instance)[-1]}#{f.every}" for f in self.sim_faults)
         redis = ", ".join(f"{f.label}#{f.nth}" for f in self.redis_faults)
         batch = f"first batch {self.first_batch}"
-        return f"entries [{entries}] {batch}; sim [{sim}]; redis [{redis}]; crash {self.crash}"
+        crash = f"crash {self.crash}, {self.replicas} replica(s)"
+        return f"entries [{entries}] {batch}; sim [{sim}]; redis [{redis}]; {crash}"
 
 
 def _reply_key(command: Command, position: int) -> bool:
@@ -125,6 +127,7 @@ def plan(seed: int) -> SendSchedule:
         schedule.redis_faults.append(RedisFault(target, rng.choice(("drop", "cut")), rng.randint(1, 4)))
     if rng.random() < 0.5:
         schedule.crash = (rng.choice(CRASH_POINTS), rng.randint(1, 4))
+    schedule.replicas = 2 if rng.random() < 0.3 else 1
     return schedule
 
 
