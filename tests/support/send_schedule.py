@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -106,7 +107,7 @@ def _reply_key(command: Command, position: int) -> bool:
 
 
 #: Which commands a Redis fault can hit, by target: the command name and how to recognise it.
-REDIS_TARGETS: Final[dict[str, tuple[str, Any]]] = {
+REDIS_TARGETS: Final[dict[str, tuple[str, Callable[[Command], bool]]]] = {
     "settle-exec": ("EXEC", lambda c: True),  # sent, dead or acknowledged: one MULTI/EXEC
     "sending-write": ("EVALSHA", lambda c: _reply_key(c, 4)),  # the fenced `sending` record
     "pacing-slot": ("EVALSHA", lambda c: len(c) > 3 and c[3].startswith(keys.SEND_NEXT_PREFIX.encode())),
