@@ -31,20 +31,43 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=DOCUMENTED_WEBHOOK_PAUSE,
         help=f"seconds before resending after a failed delivery (default {DOCUMENTED_WEBHOOK_PAUSE:g})",
     )
-    sim.add_argument(
+    _add_message_options(sim)
+    sim.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sim.set_defaults(run=_run_simulator)
+
+
+def _add_message_options(parser: argparse.ArgumentParser) -> None:
+    """Options of the journal and of sending."""
+    parser.add_argument(
         "--journal-rate",
         type=int,
         default=0,
         help="calls per second each journal method answers before 429 (default 0 = unlimited)",
     )
-    sim.add_argument(
+    parser.add_argument(
         "--journal-lag",
         type=float,
         default=0.0,
         help="seconds before a message shows in the journal (GREEN API: up to 120; default 0)",
     )
-    sim.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    sim.set_defaults(run=_run_simulator)
+    parser.add_argument(
+        "--send-rate",
+        type=int,
+        default=0,
+        help="calls per second each send method answers per instance before 429 (default 0 = unlimited)",
+    )
+    parser.add_argument(
+        "--send-delay-ms",
+        type=int,
+        default=None,
+        help="milliseconds between sent messages (default: each instance's delaySendMessagesMilliseconds)",
+    )
+    parser.add_argument(
+        "--failing-chats",
+        default="",
+        metavar="CHAT_ID,...",
+        help="chat ids every send to fails (status noAccount for @c.us, failed for @g.us)",
+    )
 
 
 def _run_simulator(args: argparse.Namespace) -> int:
@@ -66,6 +89,9 @@ def _run_simulator(args: argparse.Namespace) -> int:
         webhook_pause=args.webhook_pause,
         journal_rate=args.journal_rate,
         journal_lag=args.journal_lag,
+        send_rate=args.send_rate,
+        send_delay_ms=args.send_delay_ms,
+        failing_chats=frozenset(filter(None, (chat.strip() for chat in args.failing_chats.split(",")))),
     )
     sys.stdout.write(
         f"GREEN API simulator: apiUrl http://{args.host}:{args.port}, instances {sorted(instances)}\n"

@@ -1,8 +1,8 @@
 """GREEN API's HTTP API as the simulator answers it: ``/waInstance{id}/{method}/{token}[/{argument}]``.
 
 Errors follow GREEN API's "Common errors" page: unknown idInstance 403, wrong apiTokenInstance 401, unknown
-method or wrong HTTP method 404, bad parameters 400, journal methods past their per-second limit 429. Faults
-injected through the control API come first.
+method or wrong HTTP method 404, bad parameters 400, journal and send methods past their per-second limit 429.
+Faults injected through the control API come first (``lose_reply`` after the call is processed).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from greenq.simulator.send_routes import SEND_HANDLERS
 from greenq.simulator.state import Pending, SimInstance, check_settings
 
 Handler = Callable[[SimInstance, Request, str | None], Awaitable[Response]]
@@ -51,6 +52,10 @@ async def api_call(request: Request) -> Response:
         if fault.kind == "fail":
             return _error(fault.status, "Injected failure")
         if fault.kind == "drop":
+            return DroppedResponse()
+        if fault.kind == "lose_reply":
+            # Processed, then the answer is lost: the caller cannot tell whether it took effect.
+            await _dispatch(instance, request, method)
             return DroppedResponse()
         await asyncio.sleep(fault.seconds)
     return await _dispatch(instance, request, method)
@@ -142,6 +147,7 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("GET", "lastIncomingMessages"): last_incoming,
     ("GET", "lastOutgoingMessages"): last_outgoing,
     ("POST", "getChatHistory"): chat_history,
+    **SEND_HANDLERS,
 }
 
 #: The journal methods, rate-limited per second like GREEN API's.

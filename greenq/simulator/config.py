@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 #: GREEN API's documented pause before resending a notification the webhook did not accept.
 DOCUMENTED_WEBHOOK_PAUSE = 60.0
@@ -23,6 +23,13 @@ class SimulatorConfig:
     journal_rate: int = 0
     #: Seconds before a message shows in the journal (GREEN API: up to 120).
     journal_lag: float = 0.0
+    #: Calls per second each send method answers per instance before 429 (0 = unlimited).
+    send_rate: int = 0
+    #: Milliseconds between two sent messages, overriding every instance's delaySendMessagesMilliseconds
+    #: (GREEN API's minimum is 500; tests use a few ms). None = the setting.
+    send_delay_ms: int | None = None
+    #: Chat ids every send to fails: status noAccount (@c.us) or failed (@g.us), nothing journaled.
+    failing_chats: frozenset[str] = field(default_factory=frozenset)
 
 
 def parse_instance_tokens(text: str) -> dict[int, str]:

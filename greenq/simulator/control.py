@@ -50,8 +50,9 @@ class SimulatorControl:
         methods: Iterable[str] | None = None,
         every: int = 1,
     ) -> None:
-        """The next ``count`` calls (of ``methods``, default all) fail, are delayed or are dropped; for
-        ``lose``, ``count`` notifications (one in ``every``) are journaled but never delivered."""
+        """The next ``count`` calls (of ``methods``, default all) fail, are delayed, are dropped (before
+        processing) or lose their reply (``lose_reply``: after processing); for ``lose``, ``count``
+        notifications (one in ``every``) are journaled but never delivered."""
         spec: dict[str, Any] = {
             "kind": kind,
             "count": count,
@@ -70,6 +71,21 @@ class SimulatorControl:
             f"/sim/instances/{id_instance}/journal", content=orjson.dumps({"lag": seconds})
         )
         response.raise_for_status()
+
+    def sent(self, id_instance: int) -> list[dict[str, Any]]:
+        """Every message the instance's send loop sent, in order."""
+        response = self._http.get(f"/sim/instances/{id_instance}/sent")
+        response.raise_for_status()
+        data: list[dict[str, Any]] = response.json()
+        return data
+
+    def incoming(self, id_instance: int, chat_id: str, text: str, **people: str) -> str:
+        """Someone writes ``text`` in ``chat_id`` (``senderName``, and ``sender`` for a group, optional);
+        the incoming message's idMessage."""
+        spec = {"chatId": chat_id, "text": text, **people}
+        response = self._http.post(f"/sim/instances/{id_instance}/incoming", content=orjson.dumps(spec))
+        response.raise_for_status()
+        return str(response.json()["idMessage"])
 
     def clear_faults(self, id_instance: int) -> None:
         self._http.delete(f"/sim/instances/{id_instance}/faults").raise_for_status()

@@ -1,10 +1,12 @@
 """The simulator's own control API (``/sim/...``), for tests and demos: fill queues, read counters, inject
-faults. It has no authentication: the simulator listens on loopback only.
+faults, see what was sent, have someone write to an instance. It has no authentication: the simulator listens
+on loopback only.
 """
 
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, get_args
 
@@ -13,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from greenq.simulator.faults import FaultKind, FaultRule
+from greenq.simulator.send_checks import CHAT_SUFFIXES
+from greenq.simulator.sent_notifications import incoming_text
 from greenq.simulator.state import SimInstance
 
 InstanceEndpoint = Callable[[SimInstance, Request], Awaitable[Response]]
@@ -62,9 +66,9 @@ async def stats(instance: SimInstance, request: Request) -> Response:
 
 @_for_instance
 async def faults(instance: SimInstance, request: Request) -> Response:
-    """POST ``{"kind": "fail"|"delay"|"drop"|"lose", "count": N, "status": 500, "seconds": 1.0,
-    "methods": [...], "every": K}`` adds a fault for the next N calls (``lose``: N notifications, one in K);
-    DELETE clears them.
+    """POST ``{"kind": "fail"|"delay"|"drop"|"lose_reply"|"lose", "count": N, "status": 500, "seconds": 1.0,
+    "methods": [...], "every": K}`` adds a fault for the next N calls (``drop``: closed unanswered before the
+    call is processed, ``lose_reply``: after it; ``lose``: N notifications, one in K); DELETE clears them.
     """
     if request.method == "DELETE":
         instance.faults.clear()
@@ -88,9 +92,55 @@ async def journal(instance: SimInstance, request: Request) -> Response:
     return JSONResponse(instance.snapshot())
 
 
+@_for_instance
+async def sent(instance: SimInstance, request: Request) -> Response:
+    """Everything the send loop sent, in order: idMessage, type (the method), body, sentAt, status."""
+    return JSONResponse(instance.outgoing.sent_log)
+
+
+#: Who writes in a group when the injecting call does not say.
+DEFAULT_GROUP_SENDER = "79990000001@c.us"
+
+
+@_for_instance
+async def incoming(instance: SimInstance, request: Request) -> Response:
+    """POST ``{"chatId", "text", "senderName"?, "sender"?}``: queues an incomingMessageReceived text message
+    (``sender`` is the author in a group chat; in a personal chat it is the chat). Answers its idMessage."""
+    try:
+        spec = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        spec = None
+    problem = _incoming_problem(spec)
+    if problem is not None:
+        return JSONResponse({"error": problem}, status_code=400)
+    chat_id = spec["chatId"]
+    sender = spec.get("sender", DEFAULT_GROUP_SENDER) if chat_id.endswith("@g.us") else chat_id
+    id_message = instance.outgoing.new_id()
+    people = (sender, spec.get("senderName", ""))
+    ids = (instance.id_instance, str(instance.settings["wid"]))
+    notification = incoming_text(
+        ids, id_message, chat_id, spec["text"], people=people, timestamp=int(time.time())
+    )
+    receipts = await instance.add([orjson.dumps(notification)])
+    return JSONResponse({"idMessage": id_message, "receiptIds": receipts})
+
+
+def _incoming_problem(spec: Any) -> str | None:
+    if not isinstance(spec, dict):
+        return "body must be a JSON object"
+    chat_id = spec.get("chatId")
+    if not isinstance(chat_id, str) or not chat_id.endswith(CHAT_SUFFIXES):
+        return "chatId must be a string ending in @c.us or @g.us"
+    if not isinstance(spec.get("text"), str):
+        return "text must be a string"
+    if not all(isinstance(spec.get(name, ""), str) for name in ("senderName", "sender")):
+        return "senderName and sender must be strings"
+    return None
+
+
 def _rule(spec: Any) -> FaultRule:
     if not isinstance(spec, dict) or spec.get("kind") not in get_args(FaultKind):
-        raise ValueError("kind must be fail, delay, drop or lose")
+        raise ValueError("kind must be fail, delay, drop, lose_reply or lose")
     methods = spec.get("methods")
     return FaultRule(
         kind=spec["kind"],

@@ -1,4 +1,5 @@
-"""Fault injection: the next N API calls of an instance fail (an HTTP status), answer late, or are dropped;
+"""Fault injection: the next N API calls of an instance fail (an HTTP status), answer late, are dropped before
+they are processed (``drop``) or after (``lose_reply``: the call takes effect, its answer never arrives);
 or N notifications are lost before delivery (logged in the journal, never queued: GREEN API's known failure).
 """
 
@@ -7,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
-FaultKind = Literal["fail", "delay", "drop", "lose"]
+FaultKind = Literal["fail", "delay", "drop", "lose_reply", "lose"]
 
 #: The pseudo-method a ``lose`` fault applies to: a notification about to be queued for delivery.
 DELIVERY: Final = "delivery"

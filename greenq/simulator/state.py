@@ -17,6 +17,7 @@ import orjson
 from greenq.core.protocol import NOTIFICATION_SWITCHES
 from greenq.simulator.faults import DELIVERY, Faults
 from greenq.simulator.journal import Journal, RateLimit, journal_entry
+from greenq.simulator.outgoing import Outgoing
 
 #: Settings switches that take "yes"/"no" (GREEN API SetSettings).
 YES_NO_SETTINGS: Final = frozenset(
@@ -80,7 +81,14 @@ class InstanceStats:
 class SimInstance:
     """A GREEN API instance as the simulator keeps it."""
 
-    def __init__(self, id_instance: int, token: str, journal_rate: int = 0, journal_lag: float = 0.0) -> None:
+    def __init__(
+        self,
+        id_instance: int,
+        token: str,
+        journal_rate: int = 0,
+        journal_lag: float = 0.0,
+        send_rate: int = 0,
+    ) -> None:
         self.id_instance = id_instance
         self.token = token
         self.settings = default_settings(id_instance)
@@ -89,6 +97,8 @@ class SimInstance:
         self.journal = Journal(journal_lag)
         #: Per-second limit of the journal methods (GREEN API rate-limits them and answers 429).
         self.journal_limit = RateLimit(journal_rate)
+        #: Messages sent through the API: queued until the send loop sends them.
+        self.outgoing = Outgoing(send_rate)
         self._queue: deque[Pending] = deque()
         self._next_receipt = 1
         self._changed = asyncio.Condition()
@@ -98,12 +108,16 @@ class SimInstance:
         """True when a webhookUrl is set: the queue is then delivered by push, not receiveNotification."""
         return bool(self.settings["webhookUrl"])
 
-    async def add(self, bodies: list[bytes]) -> list[int]:
-        """Append notifications in order; their receipt ids (a lost one gets one but is never queued)."""
+    async def add(self, bodies: list[bytes], *, journal: bool = True) -> list[int]:
+        """Append notifications in order; their receipt ids (a lost one gets one but is never queued).
+
+        Message notifications are journaled unless ``journal`` is False (the send loop journals its own).
+        """
         receipts = []
         async with self._changed:
             for body in bodies:
-                self._log(body)
+                if journal:
+                    self._log(body)
                 if self.faults.take(DELIVERY) is not None:
                     self.stats.lost += 1
                 else:
@@ -161,6 +175,7 @@ class SimInstance:
             "journal_length": len(self.journal),
             "journal_refused": self.journal_limit.refused,
             **asdict(self.stats),
+            **self.outgoing.snapshot(),
         }
 
     async def _wait(self, ready: Callable[[], bool], timeout: float | None) -> Pending | None:

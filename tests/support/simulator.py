@@ -92,14 +92,17 @@ def running_simulator(
     webhook_timeout: float = 2.0,
     webhook_pause: float = 0.1,
     journal_rate: int = 0,
+    **options: Any,
 ) -> Iterator[tuple[str, SimulatorControl]]:
-    """A simulator on a thread of the test process: its apiUrl and a control client."""
+    """A simulator on a thread of the test process: its apiUrl and a control client (``options``: further
+    SimulatorConfig fields, e.g. send_delay_ms)."""
     config = SimulatorConfig(
         instances=instances or {INSTANCE: INSTANCE_TOKEN, OTHER_INSTANCE: OTHER_TOKEN},
         port=free_port(),
         webhook_timeout=webhook_timeout,
         webhook_pause=webhook_pause,
         journal_rate=journal_rate,
+        **options,
     )
     server = simulator_thread(config).start()
     control = SimulatorControl(server.url)
