@@ -35,6 +35,19 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=None,
         help="nginx in front (default: if installed)",
     )
+    up.add_argument(
+        "--router", help="the workers' router as module:attribute (e.g. examples.order_bot:router)"
+    )
+    up.add_argument(
+        "--simulator",
+        action="store_true",
+        help="also run a simulated GREEN API instance pushing to this pipeline, and the sender for replies",
+    )
+    up.add_argument(
+        "--simulator-send-delay-ms",
+        type=int,
+        help="the simulated instance's pause between sent messages (default: GREEN API's setting, >= 500)",
+    )
     up.set_defaults(run=_run_up)
 
 
@@ -52,5 +65,8 @@ def _run_up(args: argparse.Namespace) -> int:
         "log_dir",
         "appendfsync",
         "maxmemory",
+        "router",
+        "simulator",
+        "simulator_send_delay_ms",
     )
     return run_up(UpOptions(**options))
