@@ -77,9 +77,13 @@ def queue(redis_conn: Redis) -> Queue:
 
 @pytest.fixture
 def ingress_settings(redis_server: LocalRedis) -> IngressSettings:
+    """The in-process ingress of the unit tests writes RQ batch jobs (``GREENQ_ORDERING=jobs``, the opt-out),
+    which these tests read back job by job; the default, partition streams, is covered by the ordered-mode
+    tests (tests/test_ordering*.py) and the end-to-end tests, which run greenq's real processes."""
     return IngressSettings(
         _env_file=None,  # type: ignore[call-arg]
         redis_url=redis_server.url,
+        ordering="jobs",
         tokens={"instance-a": SecretStr(TOKEN), "instance-b": SecretStr(OTHER_TOKEN)},
     )
 

@@ -37,8 +37,12 @@ from tests.support.threads import run_together
 COUNTER = "tests.support.state_bot:counter"
 FSM = "tests.support.state_bot:fsm"
 PARTITIONS = 2
+#: The partition count of a worker that sets none (the fixture's and a real worker process's).
+DEFAULT_PARTITIONS: int = WorkerSettings.model_fields["partitions"].default
+#: The worker's own mode changes nothing about chat state (its key lives in the chat's partition either way);
+#: what differs is how the notifications arrive (``send``): a jobs-mode producer's batch jobs are unordered.
 MODES: dict[str, dict[str, Any]] = {
-    "jobs": {},
+    "jobs": {"ordering": "jobs"},
     "partitioned": {"ordering": "partitioned", "partitions": PARTITIONS},
 }
 
@@ -53,8 +57,8 @@ def send(redis_server: LocalRedis, redis_conn: Redis, mode: str, bodies: Sequenc
 
 def state_key(chat: str, mode: str) -> str:
     key = chat_key(chat)
-    partition = partitions.partition_of(key, PARTITIONS) if mode == "partitioned" else None
-    return keys.chat_state_key(key, partition)
+    count = PARTITIONS if mode == "partitioned" else DEFAULT_PARTITIONS
+    return keys.chat_state_key(key, partitions.partition_of(key, count))
 
 
 def stored(redis: Redis, chat: str, mode: str = "jobs") -> Any:
@@ -89,7 +93,7 @@ def test_the_fsm_helper_sets_updates_and_clears() -> None:
 
 @pytest.mark.parametrize("chat_state", [True, False])
 def test_only_a_router_that_keeps_chat_state_reads_it(chat_state: bool) -> None:
-    reader = Reader(NotificationValidator(), 0, 0, chat_state)
+    reader = Reader(NotificationValidator(), 0, DEFAULT_PARTITIONS, chat_state)
     read = reader.read(Envelope.of_bytes(message("a", 0), "webhook").to_wire(), "test")
     assert isinstance(read, Valid)
     assert read.state_key == (state_key("a", "jobs") if chat_state else None)
@@ -111,9 +115,39 @@ def test_state_persists_across_batches_and_workers_with_its_ttl(
     assert counts_of(redis_conn, "a") == [("a-000", "1"), ("a-001", "2"), ("a-002", "3")]
     assert stored(redis_conn, "a", mode) == {"name": "", "data": {"n": 3}}
     assert 0 < redis_conn.ttl(state_key("a", mode)) <= 600
-    if mode == "partitioned":  # under its chat's partition tag: no transaction spans two partitions
-        partition = partitions.partition_of(chat_key("a"), PARTITIONS)
-        assert state_key("a", mode).startswith(f"greenq:{{p{partition}}}:")
+    # Under its chat's partition tag in either mode: no transaction spans two partitions.
+    count = PARTITIONS if mode == "partitioned" else DEFAULT_PARTITIONS
+    partition = partitions.partition_of(chat_key("a"), count)
+    assert state_key("a", mode).startswith(f"greenq:{{p{partition}}}:")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_state_kept_under_the_older_partition_less_key_moves_with_its_first_change(
+    redis_server: LocalRedis, redis_conn: Redis, drain: DrainFn, mode: str
+) -> None:
+    """Jobs-mode workers before ordered-by-default kept ``greenq:state:<digest>``: after the switch the chat
+    goes on from it (not from scratch), and its first change moves it under the partition."""
+    older = keys.chat_state_key(chat_key("a"), None)
+    redis_conn.set(older, orjson.dumps({"name": "", "data": {"n": 5}}))
+    send(redis_server, redis_conn, mode, [message("a", 0)])
+    drain(router=COUNTER, **MODES[mode])
+    assert counts_of(redis_conn, "a") == [("a-000", "6")]
+    assert stored(redis_conn, "a", mode) == {"name": "", "data": {"n": 6}}
+    assert not redis_conn.exists(older)
+
+
+def test_jobs_and_partitioned_workers_share_one_chat_s_state(
+    redis_server: LocalRedis, redis_conn: Redis, drain: DrainFn
+) -> None:
+    """A rolling switch: a batch job (from a producer still in jobs mode) and a partition entry of one chat,
+    each run by a worker of the other mode, count on from one document."""
+    common = {"router": COUNTER, "partitions": PARTITIONS}
+    send(redis_server, redis_conn, "jobs", [message("a", 0)])
+    drain(ordering="partitioned", **common)
+    send(redis_server, redis_conn, "partitioned", [message("a", 1)])
+    drain(ordering="jobs", **common)
+    assert counts_of(redis_conn, "a") == [("a-000", "1"), ("a-001", "2")]
+    assert stored(redis_conn, "a", "partitioned") == {"name": "", "data": {"n": 2}}
 
 
 @pytest.mark.parametrize("mode", MODES)

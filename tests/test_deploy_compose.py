@@ -191,3 +191,15 @@ def test_compose_mounts_files_that_exist() -> None:
             source = str(volume).split(":")[0]
             if source.startswith("."):
                 assert (ROOT / source).exists(), f"{name} mounts missing {source}"
+
+
+def test_every_greenq_service_reads_one_ordering_setting_defaulting_to_partitioned() -> None:
+    """Order holds only once every process writes partitions: one `.env` variable sets the mode for all of
+    them (ingress, worker, reconcile), with the setting's default."""
+    services = compose_services(raw_compose())
+    greenq = {name: service for name, service in services.items() if command_args(service)[:1] == ["greenq"]}
+    assert {"ingress", "worker", "reconcile"} <= set(greenq)
+    default = WorkerSettings.model_fields["ordering"].default
+    assert default == "partitioned"
+    for name, service in greenq.items():
+        assert service["environment"]["GREENQ_ORDERING"] == f"${{GREENQ_ORDERING:-{default}}}", name

@@ -136,19 +136,43 @@ def test_k8s_redis_uses_aof_a_secret_password_and_a_volume_claim() -> None:
     assert redis["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
 
 
-def test_keda_scales_the_worker_deployment_on_the_rq_queue_list() -> None:
+def test_keda_scales_the_worker_deployment_on_every_partition_stream_and_the_rq_queue_list() -> None:
+    """Ordered mode (the default) leaves at most a drain job per partition in RQ's list: the waiting
+    notifications are the partition streams' entries, one trigger per stream; the list still carries batch
+    jobs of a process in jobs mode (the opt-out, or during a rolling switch)."""
     (scaled,) = k8s_kind("ScaledObject")
-    (trigger,) = scaled["spec"]["triggers"]
+    triggers = scaled["spec"]["triggers"]
     authentications = {item["metadata"]["name"]: item for item in k8s_kind("TriggerAuthentication")}
     secret = documented_k8s_secret()
 
     assert scaled["spec"]["scaleTargetRef"]["name"] == workload("greenq-worker")["metadata"]["name"]
-    assert trigger["type"] == "redis"
-    assert trigger["metadata"]["listName"] == f"rq:queue:{keys.QUEUE_NAME}"
-    assert int(trigger["metadata"]["listLength"]) > 0
-    (ref,) = authentications[trigger["authenticationRef"]["name"]]["spec"]["secretTargetRef"]
-    assert ref["name"] == secret["metadata"]["name"]
-    assert ref["key"] in secret["stringData"]
+    (queue,) = [trigger for trigger in triggers if trigger["type"] == "redis"]
+    assert queue["metadata"]["listName"] == f"rq:queue:{keys.QUEUE_NAME}"
+    assert int(queue["metadata"]["listLength"]) > 0
+    streams = [trigger for trigger in triggers if trigger["type"] == "redis-streams"]
+    partitions = WorkerSettings.model_fields["partitions"].default
+    assert [trigger["metadata"]["stream"] for trigger in streams] == [
+        keys.partition_stream_key(partition) for partition in range(partitions)
+    ]
+    assert all(int(trigger["metadata"]["streamLength"]) > 0 for trigger in streams)
+    assert len(triggers) == len(streams) + 1
+    for trigger in triggers:
+        assert trigger["metadata"]["address"] == queue["metadata"]["address"]
+        (ref,) = authentications[trigger["authenticationRef"]["name"]]["spec"]["secretTargetRef"]
+        assert ref["name"] == secret["metadata"]["name"]
+        assert ref["key"] in secret["stringData"]
+
+
+def test_every_greenq_deployment_runs_the_same_ordering_mode() -> None:
+    """Order holds only once every process writes partitions: the manifests set the mode alike, to the
+    default."""
+    modes = {
+        item["metadata"]["name"]: {v["name"]: v.get("value") for v in container["env"]}.get("GREENQ_ORDERING")
+        for item in workloads()
+        for container in containers(item)
+        if is_greenq_image(container["image"])
+    }
+    assert set(modes.values()) == {WorkerSettings.model_fields["ordering"].default}, modes
 
 
 def documented_k8s_secret() -> dict[str, Any]:

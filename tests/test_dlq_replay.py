@@ -7,16 +7,22 @@ from collections.abc import Iterator
 import pytest
 from redis import Redis
 
-from greenq.core.contract import Envelope, NotificationQueue
+from greenq.core import keys
+from greenq.core.contract import NotificationQueue
+from greenq.core.contract.partitioned import partition_of_envelope
 from greenq.core.deadletters import DeadLetterStore
 from greenq.core.outcomes import Outcome
+from greenq.core.settings import CommonSettings
 from tests.conftest import DrainFn, load_sample, mutate
 from tests.support.full_redis import full_redis
 from tests.support.metrics import outcome_counts
 from tests.support.ops_cli import TEXT, Cli, enqueue, letter
+from tests.support.ordering import queued_functions, waiting_envelopes
 from tests.support.sink_routers import fixed_calls
 
 TEXT_ID = "F7AEC1B7086ECDC7E6E45923F5EDB825"
+#: The partition count of a command that sets none.
+PARTITIONS: int = CommonSettings.model_fields["partitions"].default
 
 
 @pytest.fixture(autouse=True)
@@ -39,9 +45,9 @@ def test_replay_of_a_failed_entry_drains_it_once_the_handler_is_fixed(
     assert result.code == 0, result.err
     assert result.lines() == ["replayed 1"]
     assert store.size() == 0
-    [job] = NotificationQueue(redis_conn).rq_queue.get_jobs()
-    [wire] = job.args[0]
-    replayed = Envelope.from_wire(wire)
+    # Ordered mode (the default): the replay waits in its chat's partition stream, with its drain job.
+    assert queued_functions(redis_conn) == [keys.DRAIN_FUNCTION]
+    [replayed] = waiting_envelopes(redis_conn, PARTITIONS)
     assert (replayed.source, replayed.attempt, replayed.body) == ("replay", 1, TEXT)
     assert replayed.request_id == request_id
     assert replayed.pending_handlers == ("sink",)
@@ -90,17 +96,25 @@ def test_replay_keeps_the_entry_when_redis_refuses_the_transaction(cli: Cli, red
     assert result.lines() == ["replayed 0"]
     assert f"replay stopped at {first} (kept)" in result.err
     assert [entry.entry_id for entry in store.entries()] == [first, second]
-    assert NotificationQueue(redis_conn).rq_queue.count == 0
+    assert waiting_envelopes(redis_conn, PARTITIONS) == []
 
 
-def test_replay_writes_the_entry_back_when_a_command_inside_exec_fails(cli: Cli, redis_conn: Redis) -> None:
+@pytest.mark.parametrize("ordering", ["partitioned", "jobs"])
+def test_replay_writes_the_entry_back_when_a_command_inside_exec_fails(
+    cli: Cli, redis_conn: Redis, ordering: str
+) -> None:
     store = DeadLetterStore(redis_conn)
     first = store.add(letter(reason="first"))
     second = store.add(letter(reason="second"))
-    # The queue key holds a string: RPUSH fails with WRONGTYPE inside EXEC, while the XDEL next to it runs.
-    redis_conn.set(NotificationQueue(redis_conn).rq_queue.key, "not a list")
+    # The key the replay writes to holds a string: the XADD to the chat's partition stream (or, with the
+    # jobs opt-out, RPUSH to RQ's queue) fails with WRONGTYPE inside EXEC, while the XDEL next to it runs.
+    if ordering == "partitioned":
+        partition = partition_of_envelope(letter().envelope, PARTITIONS)
+        redis_conn.set(keys.partition_stream_key(partition), "not a stream")
+    else:
+        redis_conn.set(NotificationQueue(redis_conn).rq_queue.key, "not a list")
 
-    result = cli("dlq", "replay", "--all")
+    result = cli("dlq", "replay", "--all", env={"GREENQ_ORDERING": ordering})
 
     assert result.code == 1
     assert result.lines() == ["replayed 0"]
@@ -119,7 +133,7 @@ def test_replay_with_limit_takes_the_oldest(cli: Cli, redis_conn: Redis) -> None
     assert cli("dlq", "replay", "--all", "--limit", "2").lines() == ["replayed 2"]
 
     assert [entry.entry_id for entry in store.entries()] == ids[2:]
-    assert NotificationQueue(redis_conn).rq_queue.count == 2
+    assert len(waiting_envelopes(redis_conn, PARTITIONS)) == 2
 
 
 def test_replay_needs_an_unambiguous_selection(cli: Cli, redis_conn: Redis) -> None:

@@ -79,7 +79,7 @@ class Rig:
     worker_proxy: RedisProxy
     worker: GreenqWorker
     client: httpx.Client
-    ordered: bool = False  # GREENQ_ORDERING=partitioned: per-chat order joins the invariant
+    ordered: bool = False  # GREENQ_ORDERING=partitioned (else jobs): per-chat order joins the invariant
     tally: Counter[str] = field(default_factory=Counter)
     accepted_order: list[str] = field(default_factory=list)  # keys in the order their copies were stored
 
@@ -126,7 +126,8 @@ def start_ingresses(
     redis_server: LocalRedis, ingress_proxy: RedisProxy, ports: list[int], ordered: bool
 ) -> list[subprocess.Popen[bytes]]:
     """Ingress A on Redis directly, ingress B through the fault proxy, one on each of ``ports``."""
-    mode = {"GREENQ_ORDERING": "partitioned", "GREENQ_PARTITIONS": str(PARTITIONS)} if ordered else {}
+    # Both modes explicitly: the default is partitioned, and the jobs opt-out keeps its own fault harness.
+    mode = {"GREENQ_ORDERING": "partitioned" if ordered else "jobs", "GREENQ_PARTITIONS": str(PARTITIONS)}
     urls = [redis_server.url, ingress_proxy.url(redis_server.password)]
     return [
         start(

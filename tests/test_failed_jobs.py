@@ -25,6 +25,7 @@ from greenq.workers.metrics import RedisStateCollector
 from greenq.workers.runner import build_runtime, make_worker
 from tests.conftest import DrainFn, load_sample
 from tests.support.ops_cli import Cli
+from tests.support.ordering import store_without_drain
 
 TEXT = load_sample("incomingMessageReceived__textMessage.json")
 
@@ -115,3 +116,34 @@ def test_an_import_racing_another_never_dead_letters_a_job_twice(
     assert (rival[0].jobs, first.jobs) == (1, 0)
     assert first.skipped == [failed_job]
     assert DeadLetterStore(redis_conn).size() == 2
+
+
+def test_a_failed_drain_job_imports_as_no_dead_letter_and_its_partition_is_drained_later(
+    redis_conn: Redis, worker_settings: WorkerSettings, cli: Cli, drain: DrainFn
+) -> None:
+    """During an upgrade an earlier release's worker may fail a drain job (it cannot import today's path).
+    The job names a partition, not notifications: importing it dead-letters nothing (the notifications
+    wait in the partition stream), and the next worker's sweep drains them."""
+    stored = [Envelope.of_bytes(orjson.dumps({**TEXT, "idMessage": f"FD{n}"}), "webhook") for n in range(3)]
+    [partition] = store_without_drain(redis_conn, stored, worker_settings.partitions)  # one chat
+    queue = NotificationQueue(redis_conn).rq_queue
+    queue.enqueue(keys.DRAIN_FUNCTION, args=(partition,), result_ttl=0)  # no retries left
+    broken = WorkerContext(BrokenProcessor(), BrokenDrain())  # type: ignore[arg-type]
+    make_worker(worker_settings, redis_conn, broken).work(burst=True, with_scheduler=False)
+    assert read_failed_jobs(redis_conn).count == 1
+
+    assert cli("dlq", "import-failed").lines() == ["imported 1 failed job(s) as 0 dead letter(s)"]
+    drain()
+
+    assert DeadLetterStore(redis_conn).size() == 0
+    assert read_outcomes(redis_conn) == {"handled": 3}
+
+
+class BrokenDrain:
+    """Stands in for the partition drain: every drain raises, as on a worker that cannot run it."""
+
+    def drain(self, partition: int, lease_id: str) -> int:
+        raise RuntimeError(f"cannot drain partition {partition}")
+
+    def sweep(self) -> list[int]:
+        return []

@@ -1,5 +1,5 @@
 """The ingress against its own OpenAPI document (schemathesis, a real ``greenq ingress`` process): no 5xx
-but the documented 503, one stored job iff 200, and without the valid token every webhook request refused."""
+but the documented 503, one stored iff 200, and without the valid token every webhook request refused."""
 
 from __future__ import annotations
 
@@ -16,16 +16,19 @@ from schemathesis import GenerationMode
 from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import content_type_conformance, negative_data_rejection
 
-from greenq.core.contract import notification_queue
+from greenq.core.settings import CommonSettings
 from tests.conftest import TOKEN
 from tests.support.hostile import FUZZ, WEBHOOK, record
 from tests.support.metrics import scrape
+from tests.support.ordering import waiting_envelopes
 from tests.support.real_ingress import RealIngress
 
 pytestmark = pytest.mark.usefixtures("hostile_tally")  # GREENQ_HOSTILE_TALLY: the per-class counts
 
 Check = Callable[..., Any]
 SCHEMATHESIS = settings(FUZZ, max_examples=60)
+#: The partition count of the ingress under test (it sets none).
+PARTITIONS: int = CommonSettings.model_fields["partitions"].default
 
 
 def run_schemathesis(
@@ -57,9 +60,8 @@ def fuzz_operation(
     mode: GenerationMode,
     kind: str,
 ) -> int:
-    """Schemathesis's checks plus ours: no 5xx but the documented 503, one stored job iff 200, and a webhook
+    """Schemathesis's checks plus ours: no 5xx but the documented 503, one stored iff 200, and a webhook
     request without the valid token refused 401 with nothing stored. Returns how many requests it sent."""
-    queue_key = notification_queue(redis_conn).key
     # /metrics is documented as JSON (a known defect, see test_metrics_content_type_is_documented).
     excluded: list[Check] = [content_type_conformance] if operation.path == "/metrics" else []
     if operation.path == WEBHOOK:
@@ -72,9 +74,9 @@ def fuzz_operation(
     @given(case=operation.as_strategy(generation_mode=mode, headers=headers))
     def call(case: Any) -> None:
         nonlocal sent
-        before = redis_conn.llen(queue_key)
+        before = stored_notifications(redis_conn)
         response = case.call(session=session)
-        stored = redis_conn.llen(queue_key) - before
+        stored = stored_notifications(redis_conn) - before
         sent += 1
         record(kind, response.status_code, stored)
         documented_503 = response.status_code == 503 and case.path == WEBHOOK
@@ -87,6 +89,11 @@ def fuzz_operation(
 
     call()
     return sent
+
+
+def stored_notifications(redis: Redis) -> int:
+    """Notifications the ingress stored, in either mode: partition entries (the default) or batch jobs."""
+    return len(waiting_envelopes(redis, PARTITIONS))
 
 
 def unauthorized_refusals(real_ingress: RealIngress) -> float:
@@ -102,7 +109,7 @@ def test_schemathesis_without_a_valid_token(real_ingress: RealIngress, redis_con
     )
 
     assert calls[WEBHOOK] > 0, calls
-    assert redis_conn.llen(notification_queue(redis_conn).key) == 0
+    assert stored_notifications(redis_conn) == 0
     assert unauthorized_refusals(real_ingress) - refused_before == calls[WEBHOOK]  # each one counted
 
 

@@ -14,7 +14,6 @@ import orjson
 import pytest
 from redis import Redis
 
-from greenq.core.contract import notification_queue
 from greenq.local.procs import free_port
 from greenq.local.redis_server import LocalRedis
 from greenq.simulator.control import SimulatorControl
@@ -214,13 +213,13 @@ def test_a_stop_finishes_the_notification_in_hand(
         poller_threads, fast_settings(redis_server.url, [instance("alpha", url, INSTANCE, INSTANCE_TOKEN)])
     )
 
-    wait_until(lambda: notification_queue(redis_conn).count == 1, 10, "the first enqueue")
+    wait_until(lambda: len(queued_bodies(redis_conn)) == 1, 10, "the first enqueue")
     assert control.stats(INSTANCE)["deleted"] == 0  # its delete is in flight (delayed 1.5 s)
     poller.stop()
 
     stats = control.stats(INSTANCE)
     assert (stats["deleted"], stats["queue_length"]) == (1, 1)
-    assert notification_queue(redis_conn).count == 1
+    assert len(queued_bodies(redis_conn)) == 1
 
 
 # --- the real command ------------------------------------------------------------------------------------
@@ -261,7 +260,7 @@ def test_greenq_poll_stops_cleanly_on_sigterm_and_never_logs_a_token(
         _, stderr = process.communicate(timeout=30)
 
     assert process.returncode == 0
-    assert notification_queue(redis_conn).count == 5
+    assert len(queued_bodies(redis_conn)) == 5
     assert "GREEN API refused instance 'bad'" in stderr
     assert '"message":"poller stopped"' in stderr
     for secret in (INSTANCE_TOKEN, wrong_token, redis_server.password):

@@ -20,15 +20,19 @@ from greenq.core import keys
 from greenq.core.contract import Envelope, NotificationQueue
 from greenq.core.deadletters.store import DeadLetterStore
 from greenq.core.outcomes import Outcome
+from greenq.core.settings import CommonSettings
 from greenq.core.status import Status, read_backlog, read_status
 from greenq.local.procs import free_port
 from greenq.local.redis_server import LocalRedis
 from greenq.workers.jobs import WorkerContext
 from tests.conftest import SAMPLES_DIR, DrainFn
 from tests.support.ops_cli import Cli, letter
+from tests.support.ordering import accept
 from tests.support.processes import GREENQ, REPO, clean_env, run_greenq, subprocess_env
 
 TEXT = (SAMPLES_DIR / "incomingMessageReceived__textMessage.json").read_text()
+#: The partition count of a command that sets none.
+DEFAULT_PARTITIONS: int = CommonSettings.model_fields["partitions"].default
 
 #: What ``observe_status`` saw while it was the running job.
 observed: list[tuple[str, Status]] = []
@@ -149,18 +153,26 @@ STATUS_JSON_KEYS = {
 }
 
 
-def test_status_command_human_and_json(cli: Cli, redis_conn: Redis) -> None:
+@pytest.mark.parametrize("ordering", ["partitioned", "jobs"])
+def test_status_command_human_and_json(
+    cli: Cli, redis_server: LocalRedis, redis_conn: Redis, ordering: str
+) -> None:
+    """Whatever the command's own mode, both kinds of waiting work count: a batch job (a producer in jobs
+    mode) and a partition entry (the default), as during a rolling switch."""
     NotificationQueue(redis_conn).enqueue(envelope())
+    accept(redis_server, [TEXT.encode()], count=DEFAULT_PARTITIONS)
     DeadLetterStore(redis_conn).add(letter(Outcome.FAILED))
+    env = {"GREENQ_ORDERING": ordering}
 
-    human = cli("status")
-    machine = cli("status", "--json")
+    human = cli("status", env=env)
+    machine = cli("status", "--json", env=env)
 
     assert human.code == machine.code == 0
     text = human.out
     for line in (
         "queue greenq-notifications",
-        "  waiting            1 (oldest ",
+        "  waiting            3 (oldest ",  # the batch job, the partition entry and its drain job
+        "  held chats         0 (each waits for a retry of its failed notification)",
         "  scheduled retries  0",
         "  started            0",
         "  failed (RQ)        0",
@@ -172,11 +184,10 @@ def test_status_command_human_and_json(cli: Cli, redis_conn: Redis) -> None:
         assert line in text, text
     data = orjson.loads(machine.out)
     assert set(data) == STATUS_JSON_KEYS
-    assert data["backlog"]["depth"] == 1
+    assert data["backlog"]["depth"] == 3
     assert data["dead_letters"] == {"total": 1, "by_outcome": {"failed": 1}, "complete": True}
     assert data["outcomes"] is None
-    assert data["held_chats"] is None  # jobs mode has no held chats (ordered mode: tests/test_ordering.py)
-    assert "held chats" not in text
+    assert data["held_chats"] == 0
 
 
 def test_status_lists_a_running_worker_process(redis_server: LocalRedis, redis_conn: Redis) -> None:

@@ -28,7 +28,7 @@ from redis.exceptions import RedisError, WatchError
 from greenq.core import checkpoints, keys
 from greenq.workers.claims import Claimed
 from greenq.workers.results import Decided, Decision, Owner, Read, Retry, Settled, Valid, Writes
-from greenq.workers.state import ChatStates
+from greenq.workers.state import ChatStates, state_reads
 
 #: Commit attempts (claim conflicts or a connection lost mid-transaction) before the job itself fails.
 COMMIT_ATTEMPTS = 8
@@ -97,11 +97,11 @@ def _attempt(redis: Redis, read: ReadAttempt) -> Commit:
         chats = list(
             dict.fromkeys(read.state_key for read in reads if isinstance(read, Valid) and read.state_key)
         )
-        watched = claimed + chats  # a chat state committed meanwhile (jobs mode) refuses this attempt
+        watched = claimed + state_reads(chats)  # a chat state committed meanwhile refuses this attempt
         pipe.watch(*watched)  # type: ignore[no-untyped-call]
         values: dict[str, bytes | None] = dict(zip(watched, pipe.mget(watched), strict=True))  # type: ignore[arg-type]
         claims = settle_claims(reads, values)
-        states = ChatStates({key: values[key] for key in chats})
+        states = ChatStates.read(chats, values)
         # An already committed unit decides nothing, but may still owe bookkeeping (ordered mode).
         settled = [
             Settled(read, decide(read, claim, states)) for read, claim in zip(reads, claims, strict=True)

@@ -91,13 +91,19 @@ class PartitionDrain:
 
     def sweep(self) -> list[int]:
         """Queue a drain for every partition with entries but none scheduled (e.g. the ingress's enqueue
-        of the drain job failed after its XADD landed). Returns the partitions scheduled."""
+        of the drain job failed after its XADD landed). Every worker runs it, whatever its own
+        ``GREENQ_ORDERING``: one pipelined read of all partitions, so it costs a round trip when idle.
+        Returns the partitions scheduled."""
+        with self._redis.pipeline(transaction=False) as pipe:
+            for partition in range(self._partitions):
+                pipe.xlen(keys.partition_stream_key(partition))
+                pipe.hlen(keys.partition_held_key(partition))
+                pipe.exists(keys.partition_retry_key(partition))
+            replies = pipe.execute()
         scheduled = []
         for partition in range(self._partitions):
-            if not self._redis.xlen(keys.partition_stream_key(partition)) and (
-                not self._redis.hlen(keys.partition_held_key(partition))
-                or self._redis.exists(keys.partition_retry_key(partition))
-            ):
+            waiting, held, retry_queued = replies[3 * partition : 3 * partition + 3]
+            if not waiting and (not held or retry_queued):
                 continue  # nothing waiting, or only held chats whose delayed drain is queued
             flag = keys.partition_scheduled_key(partition)
             if self._redis.set(flag, 1, nx=True, ex=partitions.SCHEDULED_TTL_SECONDS):

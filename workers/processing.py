@@ -73,7 +73,7 @@ class Processor:
         self._redis = redis
         self._metrics = metrics
         self._reader = Reader(
-            validator, settings.dedup_window_seconds, settings.ordered_partitions, router.chat_state
+            validator, settings.dedup_window_seconds, settings.partitions, router.chat_state
         )
         self._decider = Decider(settings, redis, router)
         self._reporter = Reporter(metrics)

@@ -37,14 +37,15 @@ class Reader:
         self,
         validator: NotificationValidator,
         dedup_window_seconds: int,
-        ordered_partitions: int = 0,
+        partitions: int = 0,
         chat_state: bool = True,
     ) -> None:
-        """``ordered_partitions``: the partition count in ordered mode (0 in jobs mode), for state keys;
-        ``chat_state``: whether the router keeps per-chat state (else reads carry no state key)."""
+        """``partitions``: the partition count (``GREENQ_PARTITIONS``, whatever the ordering mode), for state
+        keys (0: the older partition-less keys); ``chat_state``: whether the router keeps per-chat state
+        (else reads carry no state key)."""
         self._validator = validator
         self._dedup_window = dedup_window_seconds
-        self._partitions = ordered_partitions
+        self._partitions = partitions
         self._chat_state = chat_state
 
     def read(self, wire: object, origin: str) -> Read:

@@ -56,7 +56,7 @@ class GreenqWorker(SimpleWorker):
     def run_maintenance_tasks(self) -> None:
         """RQ's registry cleanup (re-queues abandoned jobs), plus the hourly dead-letter retention trim."""
         super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
-        if self._sweep is not None:  # ordered mode: no partition with entries is left without a drain
+        if self._sweep is not None:  # no partition with entries is left without a drain
             self._sweep()
         self._retention.run_if_due(self.connection)
 

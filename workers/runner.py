@@ -54,7 +54,7 @@ def build_runtime(
     validator = NotificationValidator()
     registry = CollectorRegistry()
     metrics = WorkerMetrics.create(registry, validator.known_webhook_types)
-    registry.register(RedisStateCollector(redis, partition_count=settings.ordered_partitions))
+    registry.register(RedisStateCollector(redis, partition_count=settings.partitions))
     processor = Processor(settings, redis, load_router(settings.router), validator, metrics)
     context = WorkerContext(processor, PartitionDrain(processor, redis, settings.partitions))
     worker = make_worker(settings, redis, context, name)
@@ -66,7 +66,6 @@ def make_worker(
 ) -> GreenqWorker:
     """An RQ worker on greenq's queue that runs each job with ``context``."""
     queue = notification_queue(redis)
-    ordered = settings.ordering == "partitioned"
     return GreenqWorker(
         [queue],
         context=context,
@@ -76,7 +75,9 @@ def make_worker(
         abandoned_after=settings.abandoned_job_seconds,
         maintenance_interval=settings.maintenance_interval_seconds,
         dead_letter_retention_days=settings.dead_letter_retention_days,
-        sweep=context.drain.sweep if ordered else None,
+        # In either mode: a producer may still write partitions (a rolling switch, or a switch back to jobs),
+        # and only this pass queues the drain of a partition whose drain job was lost.
+        sweep=context.drain.sweep,
     )
 
 

@@ -11,12 +11,13 @@ changes on to the next notification of its chat.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final
 
 import orjson
 
+from greenq.core import keys
 from greenq.workers.results import QueuedWrite, Writes
 
 #: The state name a chat without state has; ``state=NO_STATE`` routes only such chats.
@@ -83,12 +84,33 @@ class ChatState:
         return {"name": self._name, "data": self._data}
 
 
+def state_reads(chats: Sequence[str]) -> list[str]:
+    """The keys a batch WATCHes and reads for its chats' state: each chat's key, then its older key."""
+    return [*chats, *(keys.legacy_chat_state_key(key) for key in chats)]
+
+
 class ChatStates:
     """The state documents of one commit attempt's chats, as the batch has changed them so far."""
 
-    def __init__(self, values: Mapping[str, bytes | None]) -> None:
+    def __init__(self, values: Mapping[str, bytes | None], moving: Mapping[str, str] | None = None) -> None:
+        """``moving``: chat key -> the older key its document was read from (deleted by its first change)."""
         self._documents: dict[str, Document] = {key: _decoded(raw) for key, raw in values.items()}
+        self._moving = dict(moving or {})
         self._undo: list[tuple[str, Document]] = []
+
+    @classmethod
+    def read(cls, chats: Sequence[str], values: Mapping[str, bytes | None]) -> ChatStates:
+        """The documents of ``chats`` from the values of :func:`state_reads`. A chat with no document under
+        its key falls back to its older, partition-less key (written by jobs-mode workers before state moved
+        into the partitions), so switching the ordering mode keeps every chat's state."""
+        current: dict[str, bytes | None] = {}
+        moving: dict[str, str] = {}
+        for key in chats:
+            older = keys.legacy_chat_state_key(key)
+            current[key] = values.get(key)
+            if current[key] is None and values.get(older) is not None:
+                current[key], moving[key] = values[older], older
+        return cls(current, moving)
 
     def open(self, key: str | None) -> ChatState:
         """A fresh handle on ``key``'s current document (a handler's changes stay in it until kept); no key:
@@ -108,9 +130,11 @@ class ChatStates:
         document = state.document()
         self._undo.append((key, self._documents.get(key)))
         self._documents[key] = document
+        # A document read from its older key moves with its first change (the DEL is idempotent).
+        moved = (QueuedWrite(owner, ("DEL", self._moving[key]), {}),) if key in self._moving else ()
         if document is None:
-            return (QueuedWrite(owner, ("DEL", key), {}),)
-        return (QueuedWrite(owner, ("SET", key, orjson.dumps(document), "EX", ttl_seconds), {}),)
+            return (QueuedWrite(owner, ("DEL", key), {}), *moved)
+        return (QueuedWrite(owner, ("SET", key, orjson.dumps(document), "EX", ttl_seconds), {}), *moved)
 
     def begin(self) -> None:
         """Start one notification's changes (undone by :meth:`rollback` if its decision is dropped)."""

@@ -30,9 +30,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _status(args: argparse.Namespace, ctx: OpsContext) -> int:
-    status = read_status(
-        ctx.redis, scan_limit=args.scan_limit, partition_count=ctx.settings.ordered_partitions
-    )
+    status = read_status(ctx.redis, scan_limit=args.scan_limit, partition_count=ctx.settings.partitions)
     if args.json:
         ctx.out.write(orjson.dumps(status.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
     else:

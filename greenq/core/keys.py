@@ -124,13 +124,20 @@ def partition_lease_key(partition: int) -> str:
     return f"{_partition_tag(partition)}:lease"
 
 
-#: Prefix of the per-chat state documents handlers keep (``ctx.state``) in jobs mode.
+#: Prefix of the per-chat state documents (``ctx.state``) as releases before ordered-by-default kept them,
+#: and as jobs-mode workers of the release that introduced ordered mode still did (read as a fallback).
 CHAT_STATE_PREFIX: Final = f"{PREFIX}:state:"
 
 
+def legacy_chat_state_key(key: str) -> str:
+    """The older, partition-less key of the chat whose state lives at ``key`` (same digest)."""
+    return f"{CHAT_STATE_PREFIX}{key.rsplit(':', 1)[-1]}"
+
+
 def chat_state_key(chat: str, partition: int | None) -> str:
-    """Key of one chat's state document (``chat`` is its partition chat key). In ordered mode it lives in
-    its chat's partition (``partition``), so a drain's transaction never spans two partitions."""
+    """Key of one chat's state document (``chat`` is its partition chat key). Workers keep it in its chat's
+    partition (``partition``) in either ordering mode, so a drain's transaction never spans two partitions
+    and workers of both modes share one document; ``None``: the older key (:func:`legacy_chat_state_key`)."""
     if partition is None:
         return f"{CHAT_STATE_PREFIX}{_chat_digest(chat)}"
     return f"{_partition_tag(partition)}:state:{_chat_digest(chat)}"

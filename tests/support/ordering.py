@@ -18,6 +18,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from greenq.core import keys, partitions
 from greenq.core.contract import ENVELOPE_FIELD, Envelope, notification_queue
+from greenq.core.contract.partitioned import append_command, partition_of_envelope
 from greenq.ingress.partitioned import PartitionedEnqueuer
 from greenq.local.redis_server import LocalRedis
 from tests.conftest import load_sample
@@ -53,6 +54,19 @@ def accept(redis_server: LocalRedis, bodies: Sequence[bytes], flush: int = 7, co
         await connection.aclose()
 
     asyncio.run(run())
+
+
+def store_without_drain(redis: Redis, envelopes: Sequence[Envelope], partition_count: int) -> list[int]:
+    """Append ``envelopes`` to their partitions as a producer does, but queue no drain job and set no flag:
+    what a producer leaves when its drain enqueue fails after the XADDs. Returns the partitions written."""
+    written = []
+    with redis.pipeline(transaction=False) as pipe:
+        for envelope in envelopes:
+            partition = partition_of_envelope(envelope, partition_count)
+            pipe.pipeline_execute_command(*append_command(partition, envelope))
+            written.append(partition)
+        pipe.execute()
+    return sorted(set(written))
 
 
 def seen_by_handler(redis: Redis) -> dict[tuple[str, str], list[int]]:

@@ -15,12 +15,18 @@ import pytest
 from redis import Redis
 from rq.job import Job
 
+from greenq.core import keys
 from greenq.core.contract import SERIALIZER, notification_queue
+from greenq.core.settings import CommonSettings
 from greenq.local.procs import free_port
 from greenq.simulator.config import SimulatorConfig
 from greenq.simulator.control import SimulatorControl
 from greenq.simulator.server import simulator_thread
 from tests.conftest import SAMPLES_DIR
+from tests.support.ordering import partition_entries
+
+#: The partition count of a process that sets none (the ingress and poller these tests start).
+DEFAULT_PARTITIONS: int = CommonSettings.model_fields["partitions"].default
 
 INSTANCE = 1101000001
 INSTANCE_TOKEN = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6a7b8c9"
@@ -75,15 +81,25 @@ def queued_jobs(redis: Redis) -> list[Job | None]:
 
 
 def queued_bodies(redis: Redis) -> list[str]:
-    """Bodies of every envelope waiting in the notification queue, in queue order."""
-    jobs = queued_jobs(redis)
-    assert None not in jobs, "a queued job disappeared"
-    return [str(envelope["body"]) for job in jobs if job is not None for envelope in job.args[0]]
+    """Bodies of every envelope waiting for a worker, in the order they were accepted (see
+    :func:`queued_envelopes`)."""
+    return [str(envelope["body"]) for envelope in queued_envelopes(redis)]
 
 
 def queued_envelopes(redis: Redis) -> list[dict[str, Any]]:
-    """Every envelope waiting in the notification queue, in queue order, as a dict."""
-    return [dict(envelope) for job in queued_jobs(redis) if job is not None for envelope in job.args[0]]
+    """Every envelope waiting for a worker, as a dict: in RQ batch jobs (a producer with the ``jobs``
+    opt-out), in queue order, then in the partition streams (the default), in the order they were received.
+    The producers under test here (the simulator's one delivery in flight per instance, the poller's one
+    receive at a time) accept one notification after another, so their receive times order them."""
+    jobs = [job for job in queued_jobs(redis) if job is None or job.func_name == keys.JOB_FUNCTION]
+    assert None not in jobs, "a queued job disappeared"
+    batched = [dict(envelope) for job in jobs if job is not None for envelope in job.args[0]]
+    streamed = [
+        envelope
+        for partition in range(DEFAULT_PARTITIONS)
+        for envelope in partition_entries(redis, partition)
+    ]
+    return batched + [envelope.to_wire() for envelope in sorted(streamed, key=lambda one: one.received_at)]
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from rq.exceptions import DeserializationError, NoSuchJobError
 from rq.job import Job
 from rq.results import Result
 
-from greenq.core import notification
+from greenq.core import keys, notification
 from greenq.core.contract import FAILURE_TTL, SERIALIZER, Envelope, EnvelopeError, notification_queue
 from greenq.core.deadletters.store import DeadLetter, DeadLetterStore
 from greenq.core.logs import fields
@@ -115,7 +115,11 @@ def _import_one(connection: Redis, key: str, job_id: str) -> int | None:
 
 
 def letters_for(job: Job) -> list[DeadLetter]:
-    """One ``failed`` dead letter per notification the job carried (its raw wire kept if unreadable)."""
+    """One ``failed`` dead letter per notification the job carried (its raw wire kept if unreadable). A
+    partition's drain job carries none: its notifications stay in the partition stream, and the workers'
+    sweep queues another drain (e.g. one an earlier release's worker could not run during an upgrade)."""
+    if is_drain_job(job):
+        return []
     reason = f"RQ job {job.id} failed after its retries: {_error_of(job)}"
     wires = job.args[0] if job.args and isinstance(job.args[0], list) else list(job.args)
     letters = []
@@ -127,6 +131,12 @@ def letters_for(job: Job) -> list[DeadLetter]:
         type_webhook, id_instance = _labels(envelope.body)
         letters.append(DeadLetter(Outcome.FAILED, (reason,), envelope, type_webhook, id_instance))
     return letters
+
+
+def is_drain_job(job: Job) -> bool:
+    """A ``drain_partition`` job, under today's path or the one the release with a top-level ``workers``
+    package wrote (``greenq.workers.legacy`` maps it; the core may not import the workers)."""
+    return str(job.func_name).rsplit(".", 1)[-1] == keys.DRAIN_FUNCTION.rsplit(".", 1)[-1]
 
 
 def _error_of(job: Job) -> str:

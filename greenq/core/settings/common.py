@@ -47,18 +47,18 @@ class CommonSettings(BaseSettings):
     )
 
     ordering: Literal["jobs", "partitioned"] = Field(
-        default="jobs",
-        description="How notifications reach workers: RQ batch jobs (unordered), or per-chat ordered "
-        "partition streams (README: Ordering). Every greenq process must agree.",
+        default="partitioned",
+        description="How producers hand notifications to workers: per-chat ordered partition streams "
+        "(default), or `jobs`, unordered RQ batch jobs (README: Ordering). Workers process both kinds "
+        "whatever this says; order holds once every producer writes partitions.",
     )
     partitions: int = Field(
-        default=16, ge=1, le=1024, description="Partition streams in ordered mode (never change live)."
+        default=16,
+        ge=1,
+        le=1024,
+        description="Partition streams (never change live). Workers, backlog figures and `greenq status` "
+        "use them in either mode: a producer may still write partitions during a switch.",
     )
-
-    @property
-    def ordered_partitions(self) -> int:
-        """Partition streams to include in backlog figures (0 unless ordered mode is on)."""
-        return self.partitions if self.ordering == "partitioned" else 0
 
     def require_redis_url(self) -> str:
         """The configured URL, or :class:`MissingRedisUrl` with what to do about it."""
