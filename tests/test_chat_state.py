@@ -1,4 +1,4 @@
-"""Per-chat state (``ctx.state``, README: Per-chat state) with a real Redis and real RQ burst workers, in jobs
+"""Per-chat state (``ctx.state``, README: Writing a bot) with a real Redis and real RQ burst workers, in jobs
 and ordered mode: it persists across batches and workers, a batch's notifications of one chat see each
 other in order, a handler retry or a crash at each checkpoint applies a change exactly once, two workers
 racing on one chat lose no update, the router's ``state=`` filter routes by it, and it expires.
@@ -8,7 +8,6 @@ Handlers: ``tests.support.state_bot``.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import pytest
 from redis import Redis
 
 from greenq.core import checkpoints, keys, partitions
-from greenq.core.contract import Envelope, NotificationQueue
+from greenq.core.contract import Envelope
 from greenq.core.settings import WorkerSettings
 from greenq.local.redis_server import LocalRedis
 from greenq.workers.reading import Reader
@@ -29,30 +28,15 @@ from greenq.workers.validation import NotificationValidator
 from tests.conftest import DrainFn
 from tests.support.crash import crash_once_at
 from tests.support.crash_workers import doomed_then_rescued, worker_env
-from tests.support.ordering import accept, chat_key, interleaved, message
+from tests.support.modes import MODES, PARTITIONS, send
+from tests.support.ordering import chat_key, interleaved, message
 from tests.support.processes import poll
 from tests.support.state_bot import seen
 from tests.support.threads import run_together
 
 COUNTER = "tests.support.state_bot:counter"
 FSM = "tests.support.state_bot:fsm"
-PARTITIONS = 2
-#: The partition count of a worker that sets none (the fixture's and a real worker process's).
 DEFAULT_PARTITIONS: int = WorkerSettings.model_fields["partitions"].default
-#: The worker's own mode changes nothing about chat state (its key lives in the chat's partition either way);
-#: what differs is how the notifications arrive (``send``): a jobs-mode producer's batch jobs are unordered.
-MODES: dict[str, dict[str, Any]] = {
-    "jobs": {"ordering": "jobs"},
-    "partitioned": {"ordering": "partitioned", "partitions": PARTITIONS},
-}
-
-
-def send(redis_server: LocalRedis, redis_conn: Redis, mode: str, bodies: Sequence[bytes]) -> None:
-    """Hand ``bodies`` to the workers as one batch: one RQ job, or the partition streams (ordered)."""
-    if mode == "partitioned":
-        accept(redis_server, bodies, flush=len(bodies), count=PARTITIONS)
-    else:
-        NotificationQueue(redis_conn).enqueue([Envelope.of_bytes(body, "webhook") for body in bodies])
 
 
 def state_key(chat: str, mode: str) -> str:

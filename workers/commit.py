@@ -1,15 +1,15 @@
 """Committing a batch exactly once: WATCH the claims, decide, then one MULTI/EXEC, with its replies checked.
 
-The batch reads every notification's claim keys and its chat's state (``greenq.workers.state``) under
-WATCH, decides each one from its read, its claim state and its chat's state (handlers run here; their
-writes, state changes included, are carried by the Decision) and commits every decision's writes in one
-MULTI/EXEC. If another worker committed one of the same claims meanwhile, EXEC is refused (WatchError)
-and the batch is decided again from the new claims: the reads are immutable, so each attempt starts from
-the same values. redis-py never re-sends a transaction while keys are watched (a lost reply surfaces as
-WatchError too), so a re-sent EXEC cannot apply effects twice: the next attempt finds this unit's own claim
-and skips it. Ordered mode (``commit_fresh``) reads its batch again on every attempt instead: its decisions
-also move entries between the partition's stream, parked lists and held hash, which only the claims of the
-units they touch would not tell apart after a lost reply.
+The batch reads every notification's claim keys and its chat's (and sender's) state
+(``greenq.workers.state``) under WATCH, decides each one from its read, its claim state and its states
+(handlers run here; their writes, state changes and outbox entries included, are carried by the Decision)
+and commits every decision's writes in one MULTI/EXEC. If another worker committed one of the same claims
+meanwhile, EXEC is refused (WatchError) and the batch is decided again from the new claims: the reads are
+immutable, so each attempt starts from the same values. redis-py never re-sends a transaction while keys
+are watched (a lost reply surfaces as WatchError too), so a re-sent EXEC cannot apply effects twice: the
+next attempt finds this unit's own claim and skips it. Ordered mode (``commit_fresh``) reads its batch again
+on every attempt instead: its decisions also move entries between the partition's stream, parked lists and
+held hash, which only the claims of the units they touch would not tell apart after a lost reply.
 
 EXEC applies every command it can: a command that fails inside it (e.g. WRONGTYPE from a handler's write)
 does not undo the others. Its reply is checked per notification; those are reported back to the caller.
@@ -94,14 +94,14 @@ def _attempt(redis: Redis, read: ReadAttempt) -> Commit:
         if not reads:
             return Commit([], [])
         claimed = [key for read in reads for key in read.claim.watched]
-        chats = list(
-            dict.fromkeys(read.state_key for read in reads if isinstance(read, Valid) and read.state_key)
-        )
-        watched = claimed + state_reads(chats)  # a chat state committed meanwhile refuses this attempt
+        chats = _state_keys(reads, "state_key")
+        members = _state_keys(reads, "sender_state_key")
+        # A state committed meanwhile refuses this attempt; only chat state has an older key to fall back to.
+        watched = claimed + state_reads(chats) + members
         pipe.watch(*watched)  # type: ignore[no-untyped-call]
         values: dict[str, bytes | None] = dict(zip(watched, pipe.mget(watched), strict=True))  # type: ignore[arg-type]
         claims = settle_claims(reads, values)
-        states = ChatStates.read(chats, values)
+        states = ChatStates.read([*chats, *members], values)
         # An already committed unit decides nothing, but may still owe bookkeeping (ordered mode).
         settled = [
             Settled(read, decide(read, claim, states)) for read, claim in zip(reads, claims, strict=True)
@@ -116,6 +116,12 @@ def _attempt(redis: Redis, read: ReadAttempt) -> Commit:
     if any(isinstance(one.decision, Retry) for one in settled):
         checkpoints.reached(checkpoints.RETRY_SCHEDULED)
     return Commit(settled, _refused(settled, replies))
+
+
+def _state_keys(reads: Sequence[Read], field: str) -> list[str]:
+    """The distinct state documents (``state_key`` of chats, ``sender_state_key`` of members) of a batch."""
+    found = (getattr(read, field) for read in reads if isinstance(read, Valid))
+    return list(dict.fromkeys(key for key in found if key))
 
 
 def settle_claims(reads: Sequence[Read], values: dict[str, bytes | None]) -> list[Claimed]:

@@ -20,6 +20,7 @@ from greenq.core.logs import fields
 from greenq.core.outcomes import Outcome
 from greenq.core.settings import WorkerSettings
 from greenq.workers.claims import Claimed
+from greenq.workers.handlers.replies import is_bookkeeping
 from greenq.workers.handling import HandlerRun, run_handlers
 from greenq.workers.reporting import notification_ids
 from greenq.workers.results import (
@@ -79,17 +80,12 @@ class Decider:
             routes = [route for route in routes if route.name in pending]
         if not routes:
             return Decided(outcome=Outcome.UNHANDLED, envelope=read.envelope)
-        run = run_handlers(
-            read.notification,
-            routes,
-            self._redis,
-            self._settings,
-            self._handler_log,
-            states=states,
-            state_key=read.state_key,
-        )
+        run = run_handlers(read, routes, self._redis, self._settings, self._handler_log, states=states)
         if not run.failures:
-            return Decided(outcome=Outcome.HANDLED, envelope=read.envelope, writes=run.writes)
+            # Only greenq's own bookkeeping took it: the user's router has no route for it.
+            handled = any(not is_bookkeeping(route) for route in routes)
+            outcome = Outcome.HANDLED if handled else Outcome.UNHANDLED
+            return Decided(outcome=outcome, envelope=read.envelope, writes=run.writes)
         return self._after_failures(read, run, in_place)
 
     def _after_failures(self, read: Valid, run: HandlerRun, in_place: bool) -> Decided | Retry:

@@ -30,6 +30,7 @@ from greenq.core.settings import WorkerSettings
 from greenq.workers.claims import Claimed
 from greenq.workers.commit import BatchWrites, Commit, Decide, DecideInBatch, commit_batch, commit_fresh
 from greenq.workers.deciding import Decider
+from greenq.workers.handlers.replies import with_reply_statuses
 from greenq.workers.metrics import WorkerMetrics
 from greenq.workers.reading import Reader
 from greenq.workers.refusals import record_refused
@@ -72,6 +73,7 @@ class Processor:
     ) -> None:
         self._redis = redis
         self._metrics = metrics
+        router = with_reply_statuses(router)  # every worker records its replies' statuses
         self._reader = Reader(
             validator, settings.dedup_window_seconds, settings.partitions, router.chat_state
         )

@@ -54,6 +54,9 @@ class Valid:
     #: Its chat's state document (``keys.chat_state_key``), read with its claims; None when the router keeps
     #: no chat state.
     state_key: str | None
+    #: Its (chat, sender) state document (``keys.sender_state_key``), read likewise; None also when the
+    #: notification has no sender.
+    sender_state_key: str | None = None
 
     @property
     def envelope(self) -> Envelope:

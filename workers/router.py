@@ -99,7 +99,7 @@ class Router:
         state: Selector = None,
     ) -> Route:
         """Register ``handler``; filters are exact strings (or sets of them), ``text`` a regex, ``state``
-        the chat's current state name(s) (README: Per-chat state)."""
+        the chat's current state name(s) (README: Writing a bot)."""
         route = Route(
             name=name or f"{handler.__module__}.{handler.__qualname__}",
             handler=handler,

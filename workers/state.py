@@ -1,4 +1,5 @@
-"""Per-chat state for handlers: a small finite-state machine (a state name and its data) per chat.
+"""Per-chat state for handlers: a small finite-state machine (a state name and its data) per chat (and per
+(chat, sender): ``ctx.sender_state``, the same machinery on another key).
 
 Each chat's document lives in Redis (``keys.chat_state_key``) with a TTL. A batch reads the documents of
 its chats in the same MGET as its claims, under the same WATCH, and each handler that changes its chat's
@@ -28,7 +29,12 @@ Document = dict[str, Any] | None
 
 
 class ChatStateDisabled(RuntimeError):
-    """A handler changed ``ctx.state`` under a ``Router(chat_state=False)``, whose batches do not keep it."""
+    """A handler changed a state its batch does not keep: ``ctx.state`` under a ``Router(chat_state=False)``,
+    or ``ctx.sender_state`` of a notification without a sender."""
+
+
+#: Why a state handle refuses changes, by default.
+NOT_KEPT: Final = "this worker's Router(chat_state=False) keeps no per-chat state"
 
 
 class ChatState:
@@ -37,13 +43,14 @@ class ChatState:
     Changes are buffered like ``ctx.writes``: committed with the batch only if the handler returns.
     """
 
-    def __init__(self, document: Document, *, enabled: bool = True) -> None:
+    def __init__(self, document: Document, *, enabled: bool = True, refusal: str = NOT_KEPT) -> None:
         name = document.get("name") if document else None
         data = document.get("data") if document else None
         self._name: str = name if isinstance(name, str) else NO_STATE
         self._data: dict[str, Any] = dict(data) if isinstance(data, dict) else {}
         self.changed = False
         self._enabled = enabled
+        self._refusal = refusal
 
     @property
     def name(self) -> str:
@@ -75,7 +82,7 @@ class ChatState:
 
     def _change(self) -> None:
         if not self._enabled:
-            raise ChatStateDisabled("this worker's Router(chat_state=False) keeps no per-chat state")
+            raise ChatStateDisabled(self._refusal)
         self.changed = True
 
     def document(self) -> Document:
@@ -112,11 +119,11 @@ class ChatStates:
                 current[key], moving[key] = values[older], older
         return cls(current, moving)
 
-    def open(self, key: str | None) -> ChatState:
+    def open(self, key: str | None, refusal: str = NOT_KEPT) -> ChatState:
         """A fresh handle on ``key``'s current document (a handler's changes stay in it until kept); no key:
-        the router keeps no chat state, and the handle refuses changes."""
+        the batch keeps no such state, and the handle refuses changes, saying ``refusal``."""
         if key is None:
-            return ChatState(None, enabled=False)
+            return ChatState(None, enabled=False, refusal=refusal)
         return ChatState(self._documents.get(key))
 
     def name_of(self, key: str | None) -> str:

@@ -143,6 +143,19 @@ def chat_state_key(chat: str, partition: int | None) -> str:
     return f"{_partition_tag(partition)}:state:{_chat_digest(chat)}"
 
 
+#: Prefix of the per-(chat, sender) state documents (``ctx.sender_state``) in jobs mode.
+SENDER_STATE_PREFIX: Final = f"{PREFIX}:sender-state:"
+
+
+def sender_state_key(chat: str, sender: str, partition: int | None) -> str:
+    """Key of one sender's state document in one chat (a group member's own conversation); like
+    :func:`chat_state_key`, inside its chat's partition in ordered mode."""
+    digest = _chat_digest(f"{chat}\x1f{sender}")
+    if partition is None:
+        return f"{SENDER_STATE_PREFIX}{digest}"
+    return f"{_partition_tag(partition)}:sender-state:{digest}"
+
+
 # Outbox (README: Writing a bot). Entries live in the partition of the notification whose handler asked for
 # them (its hash tag, like every partition key), in both ordering modes; the sender holds one lease per
 # outbox stream. Reply records and the idMessage index are per message, not per partition.

@@ -6,9 +6,20 @@ outbox stream of the partition of the notification being handled (``keys.outbox_
 mode that keeps the transaction inside one partition, and in both modes the replies one chat's handlers ask
 for sit in one stream, in commit order, which is the order the sender keeps per chat.
 
-The sender keeps one :class:`ReplyRecord` per entry (``keys.reply_key``): where its delivery stands, the
-``idMessage`` GREEN API returned and the statuses its ``outgoingMessageStatus`` notifications reported.
-Handlers read it with the entry's id. Both sides import the formats from here, and nothing else spells them.
+What greenq knows about an entry's delivery is split in two, so that no key has two writers racing on it:
+
+- the *reply record* (``keys.reply_key(entry id)``, a :class:`ReplyRecord`) belongs to the sender. The
+  workers create it, ``queued``, with ``SET NX`` in the commit that records the entry (so it exists as soon
+  as the entry does); from then on only the sender writes it: ``sending``, ``sent`` (with the ``idMessage``
+  GREEN API returned) or ``dead``.
+- the *status hash* (``keys.reply_id_key(idMessage)``) belongs to the workers, except for its
+  :data:`STATUS_ENTRY` field, which the sender sets to the entry id when GREEN API returns the
+  ``idMessage``. The workers' built-in ``outgoingMessageStatus`` route keeps :data:`STATUS_FIELD` at the
+  furthest status reported (:data:`STATUS_RANK`: it never moves backwards), with its description and
+  time; a status greenq does not know is kept as text in :data:`STATUS_TEXT_FIELD`.
+
+Handlers read both with the entry's id (``ctx.reply_status``, a :class:`ReplyStatus`). Both sides import
+the formats from here, and nothing else spells them.
 """
 
 from __future__ import annotations
@@ -96,17 +107,28 @@ def check_entry(entry: OutboxEntry) -> str | None:
     return None
 
 
-# The reply record: one per entry, written by the sender (and by the workers for outgoingMessageStatus).
+# The reply record: one per entry, created by the workers (queued), then written by the sender only.
 
 #: Where an entry's delivery stands. ``queued``: committed, not yet tried. ``sending``: a call is (or was,
 #: if the sender died) on its way; a sender that finds an entry here cannot know whether GREEN API took it
 #: and checks GREEN API's queue and journal before calling again. ``sent``: GREEN API returned its
-#: ``idMessage``. ``dead``: refused (4xx) or given up; its dead letter says why. The statuses after ``sent``
-#: are what ``outgoingMessageStatus`` reported.
+#: ``idMessage``. ``dead``: refused (4xx) or given up; its dead letter says why. A record holds only those
+#: four; the statuses after ``sent`` are what ``outgoingMessageStatus`` reported, kept in the status hash
+#: and shown by :attr:`ReplyStatus.state`.
 ReplyState = Literal["queued", "sending", "sent", "delivered", "read", "failed", "noAccount", "dead"]
 
-#: outgoingMessageStatus values recorded as they are; any other value is kept in ``status_text`` only.
-REPORTED_STATUSES: Final = frozenset({"sent", "delivered", "read", "failed", "noAccount"})
+#: outgoingMessageStatus values greenq ranks (a higher rank replaces a lower one, never the reverse;
+#: ``failed`` and ``noAccount`` are final). Any other value is kept as text only.
+STATUS_RANK: Final = {"sent": 1, "delivered": 2, "read": 3, "failed": 4, "noAccount": 4}
+REPORTED_STATUSES: Final = frozenset(STATUS_RANK)
+
+# The status hash's fields (``keys.reply_id_key``).
+STATUS_ENTRY: Final = "entry"  #: the outbox entry id (written by the sender)
+STATUS_FIELD: Final = "status"  #: the furthest ranked status reported
+STATUS_RANK_FIELD: Final = "rank"  #: its rank (compared inside Redis)
+STATUS_DESCRIPTION_FIELD: Final = "description"  #: GREEN API's description of it (failures), if any
+STATUS_UPDATED_FIELD: Final = "updated"  #: the reporting notification's timestamp (s) of the last status
+STATUS_TEXT_FIELD: Final = "status_text"  #: the last status greenq does not rank, as reported
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +143,8 @@ class ReplyRecord:
     attempt_started: float | None = None
     updated: float = 0.0
     error: str | None = None  #: the last failure, clipped; never a URL or token
-    status_text: str | None = None  #: the last outgoingMessageStatus value, as reported
+    #: Not written by greenq today: the reported statuses live in the status hash (module docstring).
+    status_text: str | None = None
     history: tuple[str, ...] = field(default=())  #: states passed through, in order
 
     def moved(self, state: ReplyState, now: float, **changes: Any) -> ReplyRecord:
@@ -142,3 +165,44 @@ class ReplyRecord:
             return cls(**data)
         except (TypeError, AttributeError, orjson.JSONDecodeError):
             return None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyStatus:
+    """An entry's delivery as a handler sees it: the sender's record plus the reported statuses."""
+
+    entry_id: str
+    record: ReplyRecord
+    reported: str | None = None  #: the furthest ranked outgoingMessageStatus (:data:`STATUS_RANK`)
+    description: str | None = None
+    status_text: str | None = None  #: the last status greenq does not rank, as reported
+    reported_at: float | None = None  #: the timestamp of the notification that reported ``reported``
+
+    @property
+    def state(self) -> ReplyState:
+        """The furthest state known: the reported status once there is one, else the sender's state."""
+        if self.reported in REPORTED_STATUSES and self.record.state in ("sending", "sent"):
+            return self.reported  # type: ignore[return-value]
+        return self.record.state
+
+    @property
+    def id_message(self) -> str | None:
+        return self.record.id_message
+
+    @classmethod
+    def of(cls, entry_id: str, record: ReplyRecord, fields: dict[bytes, bytes]) -> ReplyStatus:
+        """From the record and the status hash's fields (empty when there is no hash)."""
+
+        def text(name: str) -> str | None:
+            raw = fields.get(name.encode())
+            return raw.decode(errors="replace") if raw else None
+
+        updated = text(STATUS_UPDATED_FIELD) or ""
+        return cls(
+            entry_id,
+            record,
+            reported=text(STATUS_FIELD),
+            description=text(STATUS_DESCRIPTION_FIELD),
+            status_text=text(STATUS_TEXT_FIELD),
+            reported_at=float(updated) if updated.isdigit() else None,
+        )

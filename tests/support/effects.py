@@ -34,18 +34,29 @@ router = Router()
 crash.install_from_env()
 
 
-def _steering(notification: Notification) -> dict[str, Any]:
+def steering(notification: Notification) -> dict[str, Any]:
+    """The body's top-level ``test`` object, which steers the test handlers."""
     value = notification.data.get("test")
     return value if isinstance(value, dict) else {}
 
 
+def note(ctx: HandlerContext, stream: str, notification: Notification, value: object) -> None:
+    """Record ``(idMessage, value)`` in ``stream`` through the handler's buffered writes."""
+    ctx.writes.xadd(stream, {"key": notification.id_message or "", "seen": str(value)})
+
+
+def noted(redis: Any, stream: str) -> list[tuple[str, str]]:
+    """Every committed :func:`note` of ``stream``, oldest first."""
+    return [(values[b"key"].decode(), values[b"seen"].decode()) for _, values in redis.xrange(stream)]
+
+
 def effect_key(notification: Notification) -> str:
-    return notification.id_message or str(_steering(notification).get("key", ""))
+    return notification.id_message or str(steering(notification).get("key", ""))
 
 
 @router.on(name="record")
 def record(notification: Notification, ctx: HandlerContext) -> None:
-    gate = _steering(notification).get("gate")
+    gate = steering(notification).get("gate")
     if isinstance(gate, str):
         meet(ctx, gate)
     ctx.writes.xadd(EFFECTS, {"key": effect_key(notification), "handler": "record"})
@@ -53,12 +64,12 @@ def record(notification: Notification, ctx: HandlerContext) -> None:
 
 @router.on(name="flaky")
 def flaky(notification: Notification, ctx: HandlerContext) -> None:
-    steering = _steering(notification)
+    steered = steering(notification)
     envelope = notification.envelope
-    if envelope.source != "replay" and envelope.attempt <= int(steering.get("raise", 0)):
+    if envelope.source != "replay" and envelope.attempt <= int(steered.get("raise", 0)):
         raise RuntimeError(f"flaky handler fails attempt {envelope.attempt}")
     ctx.writes.xadd(EFFECTS, {"key": effect_key(notification), "handler": "flaky"})
-    if steering.get("wrongtype"):
+    if steered.get("wrongtype"):
         ctx.writes.hincrby(WRONG_TYPE_KEY, "n", 1)
 
 

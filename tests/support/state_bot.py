@@ -18,7 +18,7 @@ from greenq.workers.context import HandlerContext
 from greenq.workers.router import Router
 from greenq.workers.state import NO_STATE
 from tests.support import crash
-from tests.support.effects import meet
+from tests.support.effects import meet, note, noted, steering
 
 SEEN = "test:state-seen"
 GATE_PREFIX = "test:state-gate:"
@@ -28,46 +28,37 @@ fsm = Router()
 crash.install_from_env()
 
 
-def _steering(notification: Notification) -> dict[str, Any]:
-    value = notification.data.get("test")
-    return value if isinstance(value, dict) else {}
-
-
-def _seen(ctx: HandlerContext, notification: Notification, value: object) -> None:
-    ctx.writes.xadd(SEEN, {"key": notification.id_message or "", "seen": str(value)})
-
-
 @counter.on(name="count")
 def count(notification: Notification, ctx: HandlerContext) -> None:
-    steering = _steering(notification)
-    gate = steering.get("gate")
+    steered = steering(notification)
+    gate = steered.get("gate")
     if isinstance(gate, str):
         meet(ctx, gate, GATE_PREFIX)
     n = int(ctx.state.get("n", 0)) + 1
     ctx.state.update(n=n)
-    if notification.envelope.attempt <= int(steering.get("raise", 0)):
+    if notification.envelope.attempt <= int(steered.get("raise", 0)):
         raise RuntimeError(f"count fails attempt {notification.envelope.attempt}")
-    _seen(ctx, notification, n)
+    note(ctx, SEEN, notification, n)
 
 
 @fsm.message(state=NO_STATE, name="greet")
 def greet(notification: Notification, ctx: HandlerContext) -> None:
     ctx.state.set("menu")
-    _seen(ctx, notification, "greet")
+    note(ctx, SEEN, notification, "greet")
 
 
 @fsm.message(state="menu", name="menu")
 def menu(notification: Notification, ctx: HandlerContext) -> None:
     ctx.state.set("confirm", choice=notification.text)
-    _seen(ctx, notification, "menu")
+    note(ctx, SEEN, notification, "menu")
 
 
 @fsm.message(state="confirm", name="confirm")
 def confirm(notification: Notification, ctx: HandlerContext) -> None:
-    _seen(ctx, notification, f"confirm:{ctx.state.get('choice')}")
+    note(ctx, SEEN, notification, f"confirm:{ctx.state.get('choice')}")
     ctx.state.clear()
 
 
 def seen(redis: Any) -> list[tuple[str, str]]:
     """Every committed ``(idMessage, value)`` record, oldest first."""
-    return [(values[b"key"].decode(), values[b"seen"].decode()) for _, values in redis.xrange(SEEN)]
+    return noted(redis, SEEN)

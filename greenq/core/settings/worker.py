@@ -53,6 +53,11 @@ class WorkerSettings(DedupWindowSettings):
         ge=1,
         description="How long a chat's handler state (ctx.state) is kept after its last change.",
     )
+    reply_ttl_seconds: int = Field(
+        default=7 * 24 * 3600,
+        ge=60,
+        description="How long a reply's record and its delivery statuses (ctx.reply_status) are kept.",
+    )
     with_scheduler: bool = Field(default=True, description="Run RQ's scheduler (needed for delayed retries).")
 
     _split_backoff = field_validator("retry_backoff", mode="before")(classmethod(lambda cls, v: split_csv(v)))
