@@ -12,14 +12,13 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
 from redis import Redis
 
-from greenq.core import keys, partitions
-from greenq.core.outbox import ReplyRecord
+from greenq.core import keys, outbox, partitions
 from greenq.local.procs import free_port
 from greenq.local.up import LocalPipeline, UpOptions
 from greenq.simulator.control import SimulatorControl
@@ -128,8 +127,15 @@ def chat_state(redis: Redis, instance: int, chat: str) -> Any:
 
 
 def reply_status(redis: Redis, id_message: str) -> str | None:
-    """The status the workers recorded from outgoingMessageStatus for the reply sent as ``id_message``."""
-    raw = redis.hget(keys.reply_id_key(id_message), "status")
-    entry = redis.hget(keys.reply_id_key(id_message), "entry")
-    assert entry is None or ReplyRecord.decode(redis.get(keys.reply_key(entry.decode()))) is not None
-    return None if raw is None else raw.decode()
+    """The status the workers recorded from outgoingMessageStatus for the reply sent as ``id_message``, once
+    the sender has tied that idMessage to the reply's outbox entry (whose record says ``sent``)."""
+    fields = cast(dict[bytes, bytes], redis.hgetall(keys.reply_id_key(id_message)))
+    entry = fields.get(outbox.STATUS_ENTRY.encode())
+    if entry is None:
+        return None
+    record = outbox.ReplyRecord.decode(cast(bytes | None, redis.get(keys.reply_key(entry.decode()))))
+    assert record is not None
+    assert record.state == "sent"
+    assert record.id_message == id_message
+    status = fields.get(outbox.STATUS_FIELD.encode())
+    return None if status is None else status.decode()
