@@ -1,8 +1,8 @@
-"""greenq.pull.backoff: the delay between retries doubles up to its cap, with jitter, and resets."""
+"""greenq.core.backoff: the delay between retries doubles up to its cap, with jitter, and resets."""
 
 from __future__ import annotations
 
-from greenq.pull.backoff import Backoff
+from greenq.core.backoff import Backoff
 
 
 def test_backoff_doubles_up_to_the_cap_with_jitter_and_resets() -> None:

@@ -1,12 +1,12 @@
-"""greenq.pull.masking: instance settings and URLs shown with their secrets masked, and the log filter that
-removes tokens from messages, structured fields and tracebacks."""
+"""greenq.core.greenapi.masking: instance settings and URLs shown with their secrets masked, and the log
+filter that removes tokens from messages, structured fields and tracebacks."""
 
 from __future__ import annotations
 
 import logging
 
+from greenq.core.greenapi.masking import RedactingFilter, mask_settings, mask_url
 from greenq.core.logs import FIELDS_ATTR
-from greenq.pull.masking import RedactingFilter, mask_settings, mask_url
 
 
 def test_settings_and_urls_are_masked_for_display() -> None:

@@ -29,6 +29,7 @@ from greenq.core.settings import (
     IngressSettings,
     PollerSettings,
     ReconcileSettings,
+    SenderSettings,
     WorkerSettings,
 )
 from greenq.pull.metrics import PollerMetrics
@@ -36,7 +37,14 @@ from tests.support.deploy_files import exported_series
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-SETTINGS_CLASSES = (CommonSettings, IngressSettings, WorkerSettings, PollerSettings, ReconcileSettings)
+SETTINGS_CLASSES = (
+    CommonSettings,
+    IngressSettings,
+    WorkerSettings,
+    PollerSettings,
+    ReconcileSettings,
+    SenderSettings,
+)
 #: Written by `greenq ingress` for its own uvicorn processes; not something an operator sets.
 INTERNAL_VARIABLES = frozenset({"GREENQ_METRICS_DIR"})
 

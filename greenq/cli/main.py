@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from greenq.cli import ingress as ingress_cli
 from greenq.cli import ops as ops_cli
 from greenq.cli import pull as poller_cli
+from greenq.cli import send as sender_cli
 from greenq.cli import simulator as simulator_cli
 from greenq.cli import up as up_cli
 from greenq.cli import validate as validate_cli
@@ -18,7 +19,16 @@ from greenq.cli import worker as worker_cli
 from greenq.core.settings import MissingRedisUrl
 
 #: The modules whose ``register`` adds sub-commands, in the order ``greenq --help`` lists them.
-COMMAND_MODULES = (ingress_cli, worker_cli, validate_cli, up_cli, ops_cli, poller_cli, simulator_cli)
+COMMAND_MODULES = (
+    ingress_cli,
+    worker_cli,
+    validate_cli,
+    up_cli,
+    ops_cli,
+    poller_cli,
+    sender_cli,
+    simulator_cli,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import httpx2
 
+from greenq.core.greenapi.errors import ApiError
 from greenq.core.settings import InstanceConfig, PollerSettings, ReconcileSettings
 from greenq.pull.api import GreenApiClient
 from greenq.pull.errors import PollerError, UnknownInstance
@@ -189,17 +190,17 @@ def _run_configure(args: argparse.Namespace) -> int:
 
 
 def _with_api(args: argparse.Namespace, action: Callable[[GreenApiClient], Awaitable[None]]) -> int:
-    from greenq.pull.process import configure_poller_logging
+    from greenq.core.greenapi.process import configure_api_logging
 
     settings = _load_settings({})
-    configure_poller_logging(settings)
+    configure_api_logging(settings)
     try:
         instance = _pick(settings, args.instance)
     except UnknownInstance as error:
         return _refused(error)
     try:
         asyncio.run(_call(settings, instance, action))
-    except PollerError as error:
+    except (PollerError, ApiError) as error:
         return _refused(error, code=1)
     return 0
 

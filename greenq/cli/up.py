@@ -36,6 +36,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="nginx in front (default: if installed)",
     )
     up.add_argument(
+        "--sender",
+        action="store_true",
+        default=None,
+        help="also run greenq send, which delivers handlers' replies (needs GREENQ_INSTANCES)",
+    )
+    up.add_argument(
         "--router", help="the workers' router as module:attribute (e.g. examples.order_bot:router)"
     )
     up.add_argument(
@@ -68,5 +74,6 @@ def _run_up(args: argparse.Namespace) -> int:
         "router",
         "simulator",
         "simulator_send_delay_ms",
+        "sender",
     )
     return run_up(UpOptions(**options))

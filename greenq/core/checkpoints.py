@@ -20,6 +20,12 @@ RETRY_SCHEDULED: Final = "retry-scheduled"
 REPLAY_LOCKED: Final = "replay-locked"
 #: ``greenq dlq replay`` committed the replay job and the deletion of the dead letter.
 REPLAY_COMMITTED: Final = "replay-committed"
+#: The sender recorded an outbox entry as ``sending`` and is about to call GREEN API.
+SEND_STARTED: Final = "send-started"
+#: GREEN API answered a send call with an idMessage; the sender has not recorded it yet.
+SEND_ANSWERED: Final = "send-answered"
+#: The sender committed an entry as sent (its record, idMessage index, XACK and XDEL).
+SEND_RECORDED: Final = "send-recorded"
 
 Hook = Callable[[str], None]
 

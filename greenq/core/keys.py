@@ -194,3 +194,16 @@ def reply_id_key(id_message: str) -> str:
 
 def send_next_key(instance: str) -> str:
     return f"{SEND_NEXT_PREFIX}{instance}"
+
+
+#: Prefix of the per-instance log of the send slots granted (ms timestamps, newest first, capped): what the
+#: pacing actually allowed, for operators and tests.
+SEND_SLOTS_PREFIX: Final = f"{PREFIX}:send-slots:"
+
+#: Sorted set of live sender replicas (member: replica id, score: ms time its heartbeat expires); each
+#: replica takes its fair share of the outbox partitions.
+SENDERS_KEY: Final = f"{PREFIX}:senders"
+
+
+def send_slots_key(instance: str) -> str:
+    return f"{SEND_SLOTS_PREFIX}{instance}"

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 
 class Outcome(StrEnum):
-    """Final outcome of one notification; also the ``outcome`` metric label."""
+    """Final outcome of one notification (or, ``unsent``, of one outbox entry); the ``outcome`` label."""
 
     HANDLED = "handled"  # validated and every matching handler succeeded
     UNHANDLED = "unhandled"  # known type, no handler matched: acknowledged and dropped
@@ -16,6 +16,7 @@ class Outcome(StrEnum):
     TOO_LARGE = "too_large"  # body over the processing limit: stored whole in the dead letter, not parsed
     FAILED = "failed"  # a handler kept raising after all retries: dead letter
     DUPLICATE = "duplicate"  # already processed within the dedup window (a resend): dropped
+    UNSENT = "unsent"  # an outbox entry the sender could not deliver (4xx, too old, unreadable): dead letter
 
     @property
     def log_level(self) -> int:
@@ -25,7 +26,13 @@ class Outcome(StrEnum):
     @property
     def is_dead_letter(self) -> bool:
         """Outcomes whose notification is kept in the dead-letter stream."""
-        return self in (Outcome.INVALID, Outcome.TOO_LARGE, Outcome.FAILED, Outcome.UNKNOWN_TYPE)
+        return self in (
+            Outcome.INVALID,
+            Outcome.TOO_LARGE,
+            Outcome.FAILED,
+            Outcome.UNKNOWN_TYPE,
+            Outcome.UNSENT,
+        )
 
 
 _LEVELS = {
@@ -36,4 +43,5 @@ _LEVELS = {
     Outcome.TOO_LARGE: logging.ERROR,
     Outcome.FAILED: logging.ERROR,
     Outcome.DUPLICATE: logging.INFO,
+    Outcome.UNSENT: logging.ERROR,
 }

@@ -2,8 +2,9 @@
 
 The compose topology as local processes: Redis (a private ``redis-server`` with production persistence,
 or ``--redis-url``), nginx in front (when installed; config rendered from the compose template), N ingress
-processes, M workers. Runs until Ctrl-C or SIGTERM, then stops everything front to back: nginx, ingress
-(in-flight requests finish, no new 200s), workers (each finishes its current job), Redis.
+processes, M workers, with ``--sender`` the outbox sender. Runs until Ctrl-C or SIGTERM, then stops
+everything front to back: nginx, ingress (in-flight requests finish, no new 200s), workers (each finishes
+its current job), the sender (its calls in flight finish), Redis.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ class UpOptions:
     appendfsync: str = "always"
     #: Memory limit of the private Redis (noeviction: when full, the ingress answers 503).
     maxmemory: str = DEFAULT_MAXMEMORY
+    #: Also run ``greenq send`` (the outbox sender; it needs ``GREENQ_INSTANCES``).
+    sender: bool = False
     #: ``GREENQ_*`` settings for the ingress and worker processes on top of this process's environment
     #: (their input, as it is for any program), e.g. the benchmark's ordering mode.
     child_settings: tuple[tuple[str, str], ...] = ()
@@ -101,6 +104,8 @@ class LocalPipeline:
             self._start_worker(index, env)
         if self.options.simulator:
             self._start_simulated(env)
+        elif self.options.sender:
+            self._start_sender(env)
 
     @property
     def webhook_url(self) -> str:
@@ -109,8 +114,8 @@ class LocalPipeline:
         return base + self.options.webhook_path
 
     def stop(self) -> None:
-        """Front to back: the simulator, nginx (no new requests), ingress (in-flight ones finish), workers,
-        the sender, Redis."""
+        """Front to back: the simulator (no new notifications), nginx (no new requests), ingress (in-flight
+        ones finish), workers, the sender (its calls in flight finish), Redis."""
         for child in self.children:
             if child.role == "simulator":
                 stop_process(child.process, timeout=30)
@@ -236,16 +241,12 @@ class LocalPipeline:
             "simulator", "simulator", simulated.simulator_args(), env, port=simulated.port, url=simulated.url
         )
         simulated.point_webhook_at(self.webhook_url, self.token_file.read_text().strip())
+        self._start_sender(dict(env, GREENQ_INSTANCES=simulated.sender_instances()))
+
+    def _start_sender(self, env: dict[str, str]) -> None:
         port = free_port()
-        sender_env = dict(env, GREENQ_INSTANCES=simulated.sender_instances())
-        self._spawn(
-            "sender",
-            "sender",
-            ["send", "--metrics-port", str(port)],
-            sender_env,
-            port=port,
-            url=f"http://127.0.0.1:{port}/metrics",
-        )
+        command = ["send", "--metrics-port", str(port)]
+        self._spawn("sender", "sender", command, env, port=port, url=f"http://127.0.0.1:{port}/metrics")
 
     def _spawn(
         self, role: str, name: str, args: list[str], env: dict[str, str], *, port: int, url: str

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal, TextIO
 
+from greenq.core.greenapi.masking import mask_settings
 from greenq.core.protocol import NOTIFICATION_SWITCHES
 from greenq.pull.api import GreenApiClient
 from greenq.pull.envfile import set_ingress_token
 from greenq.pull.errors import SettingsNotSaved
-from greenq.pull.masking import mask_settings
 
 SWITCHES: Final = NOTIFICATION_SWITCHES
 

@@ -1,39 +1,16 @@
-"""GREEN API's HTTP API for one instance: receive/delete notifications, get/set settings, read the journal.
-
-Built on one shared ``httpx2.AsyncClient``. Every failure becomes an :mod:`greenq.pull.errors` class whose
-message names the instance and method; URLs (which carry the token) never leave this module.
-"""
+"""GREEN API's HTTP API for the poller: the shared base (:mod:`greenq.core.greenapi.client`: settings,
+journals, errors) plus receiving and deleting notifications, setSettings and getChatHistory."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import httpx2
-import orjson
 
-from greenq.core.settings import InstanceConfig
-from greenq.pull.errors import (
-    AuthRefused,
-    BadResponse,
-    ConnectionFailed,
-    RateLimited,
-    RequestTimedOut,
-    ServerError,
-)
-from greenq.pull.masking import redact
-
-Direction = Literal["incoming", "outgoing"]
-
-#: The journal method for each direction.
-JOURNAL_METHODS: dict[Direction, str] = {
-    "incoming": "lastIncomingMessages",
-    "outgoing": "lastOutgoingMessages",
-}
-
-#: Statuses meaning "this instance's id, token or URL is wrong" (GREEN API: 401 token, 403 idInstance).
-AUTH_STATUSES = frozenset({401, 403, 404})
+from greenq.core.greenapi.client import GreenApiBase
+from greenq.core.greenapi.errors import BadResponse
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,17 +22,8 @@ class Received:
     received_at: float
 
 
-class GreenApiClient:
-    """Calls one instance's API methods; ``request_timeout`` bounds each call (plus receiveTimeout)."""
-
-    def __init__(self, http: httpx2.AsyncClient, instance: InstanceConfig, request_timeout: float) -> None:
-        self._http = http
-        self._instance = instance
-        self._timeout = request_timeout
-
-    @property
-    def instance(self) -> InstanceConfig:
-        return self._instance
+class GreenApiClient(GreenApiBase):
+    """The poller's calls of one instance; ``request_timeout`` bounds each call (plus receiveTimeout)."""
 
     async def receive(self, receive_timeout: int) -> Received | None:
         """The head of the instance's queue, or None when nothing arrived within ``receive_timeout``."""
@@ -83,89 +51,13 @@ class GreenApiClient:
             raise BadResponse(f"{self._what('deleteNotification')} answered without a boolean result")
         return result
 
-    async def get_settings(self) -> dict[str, Any]:
-        """The instance's settings as getSettings returns them (tokens included: mask before showing)."""
-        response = await self._call("GET", "getSettings")
-        data = self._json(response.content, "getSettings")
-        if not isinstance(data, dict):
-            raise BadResponse(f"{self._what('getSettings')} did not answer with an object")
-        return data
-
     async def set_settings(self, values: dict[str, Any]) -> bool:
         """True when GREEN API answered ``{"saveSettings": true}``."""
         response = await self._call("POST", "setSettings", json=values)
         data = self._json(response.content, "setSettings")
         return isinstance(data, dict) and data.get("saveSettings") is True
 
-    async def journal(self, direction: Direction, minutes: int) -> list[dict[str, Any]]:
-        """lastIncomingMessages or lastOutgoingMessages: the journal's messages of the last ``minutes``."""
-        api_method = JOURNAL_METHODS[direction]
-        response = await self._call("GET", api_method, params={"minutes": minutes})
-        return self._entries(response.content, api_method)
-
     async def chat_history(self, chat_id: str, count: int) -> list[dict[str, Any]]:
         """getChatHistory: the newest ``count`` messages of one chat, both directions."""
         response = await self._call("POST", "getChatHistory", json={"chatId": chat_id, "count": count})
         return self._entries(response.content, "getChatHistory")
-
-    def _entries(self, content: bytes, api_method: str) -> list[dict[str, Any]]:
-        data = self._json(content, api_method)
-        if not isinstance(data, list) or not all(isinstance(entry, dict) for entry in data):
-            raise BadResponse(f"{self._what(api_method)} did not answer with an array of objects")
-        return data
-
-    async def _call(self, method: str, api_method: str, *extra: str, **options: Any) -> httpx2.Response:
-        url = "/".join(
-            (
-                self._instance.api_url,
-                f"waInstance{self._instance.id_instance}",
-                api_method,
-                self._instance.api_token.get_secret_value(),
-                *extra,
-            )
-        )
-        options.setdefault("timeout", self._timeout)
-        what = self._what(api_method)
-        try:
-            response = await self._http.request(method, url, **options)
-        except httpx2.TimeoutException as error:
-            raise RequestTimedOut(f"{what} timed out ({type(error).__name__})") from None
-        except httpx2.TransportError as error:
-            raise ConnectionFailed(f"{what} failed: {self._clean(error)}") from None
-        except httpx2.RequestError as error:  # e.g. an undecodable body: the answer, not the link, is bad
-            raise BadResponse(f"{what} failed: {self._clean(error)}") from None
-        return self._check(response, what)
-
-    def _check(self, response: httpx2.Response, what: str) -> httpx2.Response:
-        status = response.status_code
-        if status == 200:
-            return response
-        if status in AUTH_STATUSES:
-            raise AuthRefused(f"{what} refused with HTTP {status}", status)
-        if status == 429:
-            raise RateLimited(f"{what} rate limited (HTTP 429)", _retry_after(response))
-        if status >= 500:
-            raise ServerError(f"{what} answered HTTP {status}", status)
-        raise BadResponse(f"{what} answered HTTP {status}", status)
-
-    def _json(self, content: bytes, api_method: str) -> Any:
-        try:
-            return orjson.loads(content)
-        except orjson.JSONDecodeError:
-            raise BadResponse(f"{self._what(api_method)} answered with a body that is not JSON") from None
-
-    def _what(self, api_method: str) -> str:
-        return f"{api_method} of instance {self._instance.name!r}"
-
-    def _clean(self, error: Exception) -> str:
-        text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-        return redact(text, [self._instance.api_token.get_secret_value()])
-
-
-def _retry_after(response: httpx2.Response) -> float | None:
-    """Seconds from a numeric ``Retry-After`` header, if any."""
-    value = response.headers.get("retry-after", "")
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None

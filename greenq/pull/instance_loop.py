@@ -14,13 +14,13 @@ from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
+from greenq.core.backoff import Backoff
+from greenq.core.greenapi.errors import ApiError, AuthRefused, RateLimited
+from greenq.core.greenapi.process import stopped_within
 from greenq.core.logs import fields
 from greenq.core.settings import PollerSettings
 from greenq.pull.api import GreenApiClient, Received
-from greenq.pull.backoff import Backoff
-from greenq.pull.errors import ApiError, AuthRefused, RateLimited
 from greenq.pull.metrics import PollerMetrics
-from greenq.pull.process import stopped_within
 from greenq.pull.sink import NotificationSink
 
 log = logging.getLogger("greenq.poller")

@@ -14,10 +14,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from greenq.core.backoff import Backoff
+from greenq.core.greenapi.client import Direction
+from greenq.core.greenapi.errors import ApiError, AuthRefused, RateLimited
 from greenq.core.logs import fields
-from greenq.pull.api import Direction, GreenApiClient
-from greenq.pull.backoff import Backoff
-from greenq.pull.errors import ApiError, AuthRefused, RateLimited
+from greenq.pull.api import GreenApiClient
 from greenq.pull.rebuild import InstanceInfo
 
 log = logging.getLogger("greenq.reconcile")

@@ -19,19 +19,19 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from greenq.core.contract import producer_queue
-from greenq.core.logs import fields
-from greenq.core.redis_conn import connect
-from greenq.core.settings import ReconcileSettings
-from greenq.pull.api import GreenApiClient
-from greenq.pull.errors import ApiError
-from greenq.pull.journal import JournalPolicy, JournalReader
-from greenq.pull.process import (
+from greenq.core.greenapi.errors import ApiError
+from greenq.core.greenapi.process import (
     USER_AGENT,
-    configure_poller_logging,
+    configure_api_logging,
     on_stop_signals,
     serving_metrics,
     stopped_within,
 )
+from greenq.core.logs import fields
+from greenq.core.redis_conn import connect
+from greenq.core.settings import ReconcileSettings
+from greenq.pull.api import GreenApiClient
+from greenq.pull.journal import JournalPolicy, JournalReader
 from greenq.pull.reconcile import ChatRequest, InstanceReport, ReconcilePolicy, Reconciler
 from greenq.pull.reconcile_metrics import ReconcileMetrics
 
@@ -41,7 +41,7 @@ log = logging.getLogger("greenq.reconcile")
 def run_reconcile(settings: ReconcileSettings, every: float | None, chat: ChatRequest | None = None) -> int:
     """Reconcile once (exit 1 if any instance failed) or every ``every`` seconds until stopped; with
     ``chat``, one chat's history instead of the journal window."""
-    configure_poller_logging(settings)
+    configure_api_logging(settings)
     registry = CollectorRegistry()
     metrics = ReconcileMetrics.create(registry, [instance.name for instance in settings.instances])
     port = settings.reconcile_metrics_port if every is not None else 0

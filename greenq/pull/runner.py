@@ -16,13 +16,13 @@ from prometheus_client import CollectorRegistry
 from redis import Redis
 
 from greenq.core.contract import producer_queue
+from greenq.core.greenapi.process import USER_AGENT, configure_api_logging, on_stop_signals, serving_metrics
 from greenq.core.logs import fields
 from greenq.core.redis_conn import connect
 from greenq.core.settings import PollerSettings
 from greenq.pull.api import GreenApiClient
 from greenq.pull.instance_loop import InstancePoller, PollPolicy
 from greenq.pull.metrics import PollerMetrics
-from greenq.pull.process import USER_AGENT, configure_poller_logging, on_stop_signals, serving_metrics
 from greenq.pull.sink import NotificationSink
 
 log = logging.getLogger("greenq.poller")
@@ -30,7 +30,7 @@ log = logging.getLogger("greenq.poller")
 
 def run_poller(settings: PollerSettings) -> int:
     """Poll every configured instance until SIGTERM/SIGINT; the exit code."""
-    configure_poller_logging(settings)
+    configure_api_logging(settings)
     registry = CollectorRegistry()
     metrics = PollerMetrics.create(registry, [instance.name for instance in settings.instances])
     with (

@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings
 
 from greenq.ingress.metrics import IngressMetrics
 from greenq.pull.reconcile_metrics import ReconcileMetrics
+from greenq.sender.metrics import SenderMetrics
 from greenq.workers.metrics import RedisStateCollector, WorkerMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,6 +65,10 @@ def exported_series() -> frozenset[str]:
     IngressMetrics.create(registry)
     WorkerMetrics.create(registry, known_types=())
     ReconcileMetrics.create(registry, ["first"]).last_success.labels(instance="first").set(1)
+    sender = SenderMetrics.create(registry, ["first"])
+    sender.count("first", "sendMessage", "sent")
+    sender.latency.labels(instance="first", method="sendMessage")
+    sender.length.labels(partition="0")
     families = [*registry.collect(), *RedisStateCollector(FakeRedisWithInfo()).collect()]
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
     return frozenset(family.name + suffix for family in families for suffix in suffixes[family.type])

@@ -36,7 +36,8 @@ READABLE_VERSIONS: Final = frozenset({ENVELOPE_VERSION, BINARY_ENVELOPE_VERSION}
 BodyEncoding = Literal["text", "base64"]
 
 #: Where a notification came from; ``reconcile``: rebuilt from GREEN API's message journal.
-Source = Literal["webhook", "poll", "replay", "reconcile"]
+#: ``outbox``: not a notification but an outbox entry the sender dead-lettered (deadletters.unsent).
+Source = Literal["webhook", "poll", "replay", "reconcile", "outbox"]
 
 #: Field of an ordered-mode partition stream entry that holds the encoded envelope.
 ENVELOPE_FIELD: Final = b"e"
@@ -121,7 +122,7 @@ class Envelope:
         body, source = wire.get("body"), wire.get("source")
         if not isinstance(body, str):
             raise EnvelopeError(f"envelope body must be text, got {type(body).__name__}")
-        if source not in ("webhook", "poll", "replay", "reconcile"):
+        if source not in ("webhook", "poll", "replay", "reconcile", "outbox"):
             raise EnvelopeError(f"unknown envelope source {source!r}")
         pending, over_limit = wire.get("pending_handlers"), wire.get("over_limit")
         return cls(

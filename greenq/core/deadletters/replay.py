@@ -7,8 +7,9 @@ behind everything of that chat accepted before the replay. The enqueue (a job, o
 and the deletion of the entry commit together in one MULTI/EXEC, so a replayed
 notification is neither lost nor queued twice: a replay first takes a short lock on the entry (SET NX) and
 checks, under WATCH, that the entry still exists, so two shells replaying the same entry enqueue it once,
-and a lost EXEC reply is never re-sent. The envelope names its entry (``replay_of``): the worker claims
-each replay once, even if its job runs twice.
+and a lost EXEC reply is never re-sent. An ``unsent`` letter (the sender's) goes back onto its outbox stream
+instead (:mod:`.unsent`), in the same transaction. The envelope names its entry (``replay_of``): the
+worker claims each replay once, even if its job runs twice.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from redis.exceptions import RedisError
 from greenq.core import checkpoints, keys
 from greenq.core.contract import Enqueued, Envelope, ProducerQueue
 from greenq.core.deadletters.store import DeadLetter, DeadLetterStore
+from greenq.core.deadletters.unsent import resend_in
 from greenq.core.logs import fields
+from greenq.core.outcomes import Outcome
 
 log = logging.getLogger("greenq.dlq")
 
@@ -155,7 +158,10 @@ def _enqueue_and_remove(
             raise _Gone
         checkpoints.reached(checkpoints.REPLAY_LOCKED)
         pipe.multi()  # explicit, so the queue's writes go inside this transaction
-        enqueued = queue.enqueue([replay_envelope(letter)], pipe)
+        if letter.outcome is Outcome.UNSENT:  # an outbox entry: back onto its outbox stream
+            enqueued = resend_in(pipe, letter)
+        else:
+            enqueued = queue.enqueue([replay_envelope(letter)], pipe)
         store.remove_in(pipe, letter.entry_id)
         results = pipe.execute(raise_on_error=False)
     checkpoints.reached(checkpoints.REPLAY_COMMITTED)

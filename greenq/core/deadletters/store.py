@@ -16,6 +16,7 @@ from typing import cast
 
 import orjson
 from redis import Redis
+from redis.asyncio.client import Pipeline as AsyncPipeline
 from redis.client import Pipeline
 
 from greenq.core import keys
@@ -59,9 +60,11 @@ class DeadLetter:
     id_instance: int | None = None
     failed_at: float = field(default_factory=time.time)
     entry_id: str | None = None
+    #: ``unsent`` letters only: the outbox partition the entry came from (a replay puts it back there).
+    partition: int | None = None
 
     def to_fields(self) -> dict[str, str]:
-        return {
+        values = {
             "outcome": self.outcome.value,
             "reasons": orjson.dumps(list(self.reasons)).decode(),
             "type_webhook": self.type_webhook or "",
@@ -69,6 +72,9 @@ class DeadLetter:
             "failed_at": repr(self.failed_at),
             "envelope": self.envelope.encode().decode(),
         }
+        if self.partition is not None:
+            values["partition"] = str(self.partition)
+        return values
 
     @classmethod
     def from_fields(cls, entry_id: str, values: dict[str, str]) -> DeadLetter:
@@ -80,6 +86,7 @@ class DeadLetter:
             id_instance=int(values["id_instance"]) if values.get("id_instance") else None,
             failed_at=float(values["failed_at"]),
             entry_id=entry_id,
+            partition=int(values["partition"]) if values.get("partition") else None,
         )
 
 
@@ -96,7 +103,7 @@ class DeadLetterStore:
 
     def add_in(self, pipeline: Pipeline, letter: DeadLetter) -> None:
         """Queue the append on ``pipeline``, so it commits atomically with the rest of a batch."""
-        pipeline.xadd(self._stream, letter.to_fields())  # type: ignore[arg-type]
+        add_in_pipeline(pipeline, letter, self._stream)
 
     def size(self) -> int:
         return int(self._redis.xlen(self._stream))
@@ -183,6 +190,13 @@ class DeadLetterStore:
             if len(page) < page_size:
                 return
             start = f"({_text(page[-1][0])}"  # exclusive: every page moves strictly forward
+
+
+def add_in_pipeline(
+    pipeline: Pipeline | AsyncPipeline, letter: DeadLetter, stream: str = keys.DEAD_LETTER_STREAM
+) -> None:
+    """Queue the append of ``letter`` on any pipeline (a batch's MULTI, or the sender's asyncio one)."""
+    pipeline.xadd(stream, letter.to_fields())  # type: ignore[arg-type]
 
 
 def _text(value: object) -> str:

@@ -5,7 +5,8 @@ later. List-valued variables accept comma-separated text (``GREENQ_ALLOWED_IPS=1
 
 One module per concern, each setting declared once: ``common`` (Redis, logging, ordering; the env
 files), ``ingress``, ``worker`` (and the dedup window the reconciler shares), ``instances`` (GREEN API
-instances), ``pull`` (poll and reconcile), ``limits`` (body sizes), ``parsing`` (list and token rules).
+instances), ``pull`` (poll and reconcile), ``sender`` (``greenq send``), ``limits`` (body sizes),
+``parsing`` (list and token rules).
 """
 
 from greenq.core.settings.common import ENV_FILES, UP_ENV_FILE, CommonSettings, MissingRedisUrl, Port
@@ -14,6 +15,7 @@ from greenq.core.settings.instances import INSTANCE_NAME_PATTERN, InstanceConfig
 from greenq.core.settings.limits import DEFAULT_BODY_CAP_BYTES, DEFAULT_MAX_BODY_BYTES, OVER_CAP_PATH
 from greenq.core.settings.parsing import PLACEHOLDER_TOKENS, IPNetwork, parse_networks, parse_tokens
 from greenq.core.settings.pull import JOURNAL_LAG_SECONDS, PollerSettings, ReconcileSettings
+from greenq.core.settings.sender import SenderSettings
 from greenq.core.settings.worker import DedupWindowSettings, WorkerSettings
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "PollerSettings",
     "Port",
     "ReconcileSettings",
+    "SenderSettings",
     "WorkerSettings",
     "parse_instances",
     "parse_networks",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode
 
+from greenq.core.settings.common import CommonSettings
 from greenq.core.settings.parsing import refuse_unusable_secret
 
 #: Instance names appear in logs, metric labels, job envelopes and GREENQ_TOKENS, so they stay plain.
@@ -93,3 +95,31 @@ def _instance_item(position: int, item: str) -> dict[str, str]:
         )
     api_url, id_instance, token = (part.strip() for part in parts)
     return {"name": name.strip(), "apiUrl": api_url, "idInstance": id_instance, "apiTokenInstance": token}
+
+
+class InstancesSettings(CommonSettings):
+    """``GREENQ_INSTANCES``, as every process that calls GREEN API reads it (poller, reconciler, sender)."""
+
+    instances: Annotated[list[InstanceConfig], NoDecode] = Field(
+        min_length=1, description="GREEN API instances to call (GREENQ_INSTANCES)."
+    )
+
+    @field_validator("instances", mode="before")
+    @classmethod
+    def _parse_instances(cls, value: Any) -> Any:
+        return parse_instances(value)
+
+    @model_validator(mode="after")
+    def _check_instances(self) -> InstancesSettings:
+        names = [instance.name for instance in self.instances]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"instance names must be unique, repeated: {', '.join(duplicates)}")
+        return self
+
+    def instance(self, name: str) -> InstanceConfig:
+        """The configured instance called ``name`` (KeyError when there is none)."""
+        for instance in self.instances:
+            if instance.name == name:
+                return instance
+        raise KeyError(name)

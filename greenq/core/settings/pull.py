@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from typing import ClassVar
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat, field_validator, model_validator
-from pydantic_settings import NoDecode, SettingsConfigDict
+from pydantic import Field, NonNegativeFloat, PositiveFloat, model_validator
+from pydantic_settings import SettingsConfigDict
 
-from greenq.core.settings.common import CommonSettings, Port
-from greenq.core.settings.instances import InstanceConfig, parse_instances
+from greenq.core.settings.common import Port
+from greenq.core.settings.instances import InstancesSettings
 from greenq.core.settings.parsing import require_at_least
 from greenq.core.settings.worker import DedupWindowSettings
 
@@ -16,14 +16,11 @@ from greenq.core.settings.worker import DedupWindowSettings
 JOURNAL_LAG_SECONDS = 120
 
 
-class PollerSettings(CommonSettings):
+class PollerSettings(InstancesSettings):
     """Pull mode (``greenq poll``) and the ``greenq instance`` commands."""
 
     model_config = SettingsConfigDict(hide_input_in_errors=True)
 
-    instances: Annotated[list[InstanceConfig], NoDecode] = Field(
-        min_length=1, description="GREEN API instances to poll (GREENQ_INSTANCES)."
-    )
     receive_timeout: int = Field(
         default=20, ge=5, le=60, description="receiveTimeout in seconds: how long one long poll waits."
     )
@@ -49,27 +46,11 @@ class PollerSettings(CommonSettings):
     poller_metrics_host: str = "127.0.0.1"
     poller_metrics_port: Port = Field(default=9101, description="0 disables the metrics server.")
 
-    @field_validator("instances", mode="before")
-    @classmethod
-    def _parse_instances(cls, value: Any) -> Any:
-        return parse_instances(value)
-
     @model_validator(mode="after")
-    def _check_instances(self) -> PollerSettings:
-        names = [instance.name for instance in self.instances]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
-        if duplicates:
-            raise ValueError(f"instance names must be unique, repeated: {', '.join(duplicates)}")
+    def _check_backoff(self) -> PollerSettings:
         require_at_least(self, "poll_backoff_cap", "poll_backoff_base")
         require_at_least(self, "poll_auth_backoff_cap", "poll_auth_backoff_base")
         return self
-
-    def instance(self, name: str) -> InstanceConfig:
-        """The configured instance called ``name`` (KeyError when there is none)."""
-        for instance in self.instances:
-            if instance.name == name:
-                return instance
-        raise KeyError(name)
 
 
 class ReconcileSettings(PollerSettings, DedupWindowSettings):

@@ -9,6 +9,7 @@ from pydantic_settings import NoDecode
 
 from greenq.core.settings.common import CommonSettings, Port
 from greenq.core.settings.parsing import split_csv
+from greenq.core.settings.replies import ReplySettings
 
 
 class DedupWindowSettings(CommonSettings):
@@ -20,8 +21,8 @@ class DedupWindowSettings(CommonSettings):
     )
 
 
-class WorkerSettings(DedupWindowSettings):
-    """The validating, routing worker."""
+class WorkerSettings(DedupWindowSettings, ReplySettings):
+    """The validating, routing worker (it writes reply records and statuses too: ``ReplySettings``)."""
 
     needs_redis: ClassVar[bool] = True
 
@@ -52,11 +53,6 @@ class WorkerSettings(DedupWindowSettings):
         default=30 * 24 * 3600,
         ge=1,
         description="How long a chat's handler state (ctx.state) is kept after its last change.",
-    )
-    reply_ttl_seconds: int = Field(
-        default=7 * 24 * 3600,
-        ge=60,
-        description="How long a reply's record and its delivery statuses (ctx.reply_status) are kept.",
     )
     with_scheduler: bool = Field(default=True, description="Run RQ's scheduler (needed for delayed retries).")
 

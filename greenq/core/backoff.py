@@ -1,4 +1,4 @@
-"""Capped exponential backoff with jitter, so many pollers do not retry in lockstep."""
+"""Capped exponential backoff with jitter, so many pollers and senders do not retry in lockstep."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""What the pull side's processes share (``greenq poll``, ``greenq reconcile``, ``greenq instance``):
-logs with every secret redacted, one User-Agent, a metrics server for the life of the run, stop requests."""
+"""What the processes that call GREEN API share (``greenq poll``, ``reconcile``, ``instance``, ``send``):
+logs with every secret redacted, a User-Agent, a metrics server for the life of the run, stop requests."""
 
 from __future__ import annotations
 
@@ -12,14 +12,15 @@ from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry, start_http_server
 
+from greenq.core.greenapi.masking import RedactingFilter
 from greenq.core.logs import configure_logging
-from greenq.core.settings import PollerSettings
-from greenq.pull.masking import RedactingFilter
+from greenq.core.settings.instances import InstancesSettings
 
 USER_AGENT = "greenq-poller/0.1"
+SENDER_USER_AGENT = "greenq-sender/0.1"
 
 
-def configure_poller_logging(settings: PollerSettings) -> None:
+def configure_api_logging(settings: InstancesSettings) -> None:
     """JSON logs as elsewhere, HTTP client chatter off, and every secret redacted from every record."""
     configure_logging(settings.log_level)
     for name in ("httpx2", "httpcore2"):
