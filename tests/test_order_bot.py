@@ -40,7 +40,6 @@ def bot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalPipeli
         log_dir=tmp_path / "logs",
         router="examples.order_bot:router",
         simulator=True,
-        simulator_send_delay_ms=20,
         child_settings=(("GREENQ_ORDERING", "partitioned"), ("GREENQ_PARTITIONS", str(PARTITIONS))),
     )
     local = LocalPipeline(options, out=io.StringIO())
@@ -79,10 +78,26 @@ def text_of(message: dict[str, Any]) -> str:
     return str(body.get("message") or body.get("body"))
 
 
-def test_two_people_order_at_once_and_each_gets_every_reply_once_in_order(bot: LocalPipeline) -> None:
+@pytest.fixture
+def control(bot: LocalPipeline) -> Iterator[SimulatorControl]:
     assert bot.simulated is not None
+    client = SimulatorControl(bot.simulated.url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def redis(bot: LocalPipeline) -> Iterator[Redis]:
     assert bot.redis is not None
-    control = SimulatorControl(bot.simulated.url)
+    client = Redis.from_url(bot.redis.url)
+    yield client
+    client.close()
+
+
+def test_two_people_order_at_once_and_each_gets_every_reply_once_in_order(
+    bot: LocalPipeline, control: SimulatorControl, redis: Redis
+) -> None:
+    assert bot.simulated is not None
     alice = Person(control, bot.simulated.id_instance, ALICE)
     bob = Person(control, bot.simulated.id_instance, BOB)
 
@@ -107,7 +122,6 @@ def test_two_people_order_at_once_and_each_gets_every_reply_once_in_order(bot: L
     alice.write("Yes")
     assert text_of(alice.expect(1)[0]).startswith("Order confirmed: 2 x Pizza.")
 
-    redis = Redis.from_url(bot.redis.url)
     assert chat_state(redis, bot.simulated.id_instance, ALICE) == {"name": "", "data": {"orders": 1}}
     assert chat_state(redis, bot.simulated.id_instance, BOB) is None
     # Every reply went out once (the simulator's log holds each chat's messages once, in the bot's order),

@@ -49,11 +49,6 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         action="store_true",
         help="also run a simulated GREEN API instance pushing to this pipeline, and the sender for replies",
     )
-    up.add_argument(
-        "--simulator-send-delay-ms",
-        type=int,
-        help="the simulated instance's pause between sent messages (default: GREEN API's setting, >= 500)",
-    )
     up.set_defaults(run=_run_up)
 
 
@@ -73,7 +68,6 @@ def _run_up(args: argparse.Namespace) -> int:
         "maxmemory",
         "router",
         "simulator",
-        "simulator_send_delay_ms",
         "sender",
     )
     return run_up(UpOptions(**options))

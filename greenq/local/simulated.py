@@ -20,8 +20,10 @@ from greenq.local.procs import free_port
 #: The simulated instance's idInstance (any number works; this one is recognisable in logs).
 SIMULATED_INSTANCE: Final = 1101000001
 
-#: Notifications the simulated instance sends to the webhook: messages both ways and send statuses.
-WEBHOOK_SWITCHES: Final = {
+#: The simulated instance's settings besides its webhook: every notification of messages both ways and of
+#: send statuses, and GREEN API's shortest pause between sent messages (the sender paces itself by it).
+INSTANCE_SETTINGS: Final = {
+    "delaySendMessagesMilliseconds": 500,
     "incomingWebhook": "yes",
     "outgoingWebhook": "yes",
     "outgoingAPIMessageWebhook": "yes",
@@ -36,12 +38,10 @@ class SimulatedInstance:
     port: int
     token: str
     id_instance: int = SIMULATED_INSTANCE
-    #: Overrides the instance's delaySendMessagesMilliseconds (None: GREEN API's pacing, 500 ms minimum).
-    send_delay_ms: int | None = None
 
     @classmethod
-    def fresh(cls, send_delay_ms: int | None = None) -> SimulatedInstance:
-        return cls(free_port(), secrets.token_hex(16), send_delay_ms=send_delay_ms)
+    def fresh(cls) -> SimulatedInstance:
+        return cls(free_port(), secrets.token_hex(16))
 
     @property
     def url(self) -> str:
@@ -49,21 +49,19 @@ class SimulatedInstance:
 
     def simulator_args(self) -> list[str]:
         """``greenq`` arguments that run the simulator for this instance (GREEN API's webhook timing)."""
-        args = ["simulator", "--port", str(self.port), "--instances", f"{self.id_instance}={self.token}"]
-        if self.send_delay_ms is not None:
-            args += ["--send-delay-ms", str(self.send_delay_ms)]
-        return args
+        return ["simulator", "--port", str(self.port), "--instances", f"{self.id_instance}={self.token}"]
 
     def sender_instances(self) -> str:
         """``GREENQ_INSTANCES`` for ``greenq send`` (and ``greenq poll``): this instance's API."""
         return f"simulated={self.url}|{self.id_instance}|{self.token}"
 
     def point_webhook_at(self, webhook_url: str, webhook_token: str) -> None:
-        """setSettings: push every notification to ``webhook_url`` with ``Authorization: Bearer <token>``."""
+        """setSettings: push every notification to ``webhook_url`` with ``Authorization: Bearer <token>``, and
+        send at GREEN API's fastest pace."""
         settings = {
             "webhookUrl": webhook_url,
             "webhookUrlToken": f"Bearer {webhook_token}",
-            **WEBHOOK_SWITCHES,
+            **INSTANCE_SETTINGS,
         }
         url = f"{self.url}/waInstance{self.id_instance}/setSettings/{self.token}"
         with httpx2.Client(trust_env=False, timeout=10) as http:

@@ -55,8 +55,6 @@ class UpOptions:
     router: str | None = None
     #: Also run a simulated GREEN API instance pushing to this pipeline, and the sender for its replies.
     simulator: bool = False
-    #: The simulated instance's sending pace (None: GREEN API's, at least 500 ms per message).
-    simulator_send_delay_ms: int | None = None
 
 
 @dataclass
@@ -235,7 +233,7 @@ class LocalPipeline:
         """The simulator (its webhook pointed at this pipeline, with its token) and the sender for it."""
         if self.token_file is None:
             raise RuntimeError("--simulator pushes with greenq up's own token: unset GREENQ_TOKENS")
-        simulated = SimulatedInstance.fresh(self.options.simulator_send_delay_ms)
+        simulated = SimulatedInstance.fresh()
         self.simulated = simulated
         self._spawn(
             "simulator", "simulator", simulated.simulator_args(), env, port=simulated.port, url=simulated.url
