@@ -41,6 +41,14 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=None,
         help="also run greenq send, which delivers handlers' replies (needs GREENQ_INSTANCES)",
     )
+    up.add_argument(
+        "--router", help="the workers' router as module:attribute (e.g. examples.order_bot:router)"
+    )
+    up.add_argument(
+        "--simulator",
+        action="store_true",
+        help="also run a simulated GREEN API instance pushing to this pipeline, and the sender for replies",
+    )
     up.set_defaults(run=_run_up)
 
 
@@ -58,6 +66,8 @@ def _run_up(args: argparse.Namespace) -> int:
         "log_dir",
         "appendfsync",
         "maxmemory",
+        "router",
+        "simulator",
         "sender",
     )
     return run_up(UpOptions(**options))
