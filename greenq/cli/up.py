@@ -35,6 +35,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=None,
         help="nginx in front (default: if installed)",
     )
+    _register_bot_options(up)
+    up.set_defaults(run=_run_up)
+
+
+def _register_bot_options(up: argparse.ArgumentParser) -> None:
+    """The options for handlers that reply: the router, the sender, a simulated instance to talk to."""
     up.add_argument(
         "--sender",
         action="store_true",
@@ -49,7 +55,6 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         action="store_true",
         help="also run a simulated GREEN API instance pushing to this pipeline, and the sender for replies",
     )
-    up.set_defaults(run=_run_up)
 
 
 def _run_up(args: argparse.Namespace) -> int:
