@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,8 @@ class WrkResult:
     p99_ms: float
     requests: int
     non_2xx: int
+    #: wrk's own CPU (user + system seconds): the load generator shares the machine with what it measures.
+    cpu_seconds: float = 0.0
 
 
 def start_redis(appendfsync: str = "always") -> LocalRedis:
@@ -69,8 +72,11 @@ def wrk(
         str(script),
         url,
     ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return WrkResult(
+        cpu_seconds=after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
         requests_per_second=float(_find(r"Requests/sec:\s+([\d.]+)", out)),
         p50_ms=_latency_ms(_find(r"\n\s+50%\s+(\S+)", out)),
         p99_ms=_latency_ms(_find(r"\n\s+99%\s+(\S+)", out)),

@@ -163,7 +163,8 @@ def measure(pipeline: LocalPipeline, work: Path, seconds: int, connections: int)
         server_accepted=server_accepted,
         done=done,
         rss={name: peak_rss_mb(pid) for name, pid in pids.items()},
-        cpu={name: round(cpu_seconds(pid), 1) for name, pid in pids.items()},
+        cpu={name: round(cpu_seconds(pid), 1) for name, pid in pids.items()}
+        | {"wrk": round(result.cpu_seconds, 1)},
         batches=[
             scrape_sum(c.url, "greenq_batch_size_count") for c in pipeline.children if c.role == "worker"
         ],

@@ -94,7 +94,7 @@ def cpu_split(run: dict[str, Any]) -> str:
     cpus = run["machine"]["cpus"]
     return (
         f"The {run['ordering']} run with {run['connections']} connections and {run['workers']} workers used "
-        f"{used} of CPU in {wall:.0f} s on {cpus} cores ({cpus * wall:.0f} core-seconds); wrk (one thread per "
-        "connection, not measured) took most of the rest: the machine is saturated, and more workers only add "
-        "contention."
+        f"{used} of CPU in {wall:.0f} s on {cpus} cores ({cpus * wall:.0f} core-seconds)"
+        f"{'' if 'wrk' in kinds else '; wrk (not measured in this run) took most of the rest'}: the machine is "
+        "saturated, and more workers only add contention."
     )

@@ -1,11 +1,11 @@
 """The ingress's side of ordered mode: each envelope appended to its chat's partition stream.
 
-One round trip per flush: a non-transactional pipeline of XADDs (each is atomic and touches one partition's
-stream) plus a ``SET NX`` of each touched partition's *scheduled* flag, built by the same functions as every
-other producer's writes (``greenq.core.contract.partitioned``). Only when a flag was not set yet (no
-drain queued or running for that partition) does a second round trip queue an RQ drain job. Any failed
-command makes the whole flush a 503: GREEN API resends, and the workers' claims turn a copy that did land
-into a ``duplicate``.
+One round trip per flush: a non-transactional pipeline (``raw_pipeline.send_all``) of XADDs (each is atomic
+and touches one partition's stream) plus a ``SET NX`` of each touched partition's *scheduled* flag, built by
+the same functions as every other producer's writes (``greenq.core.contract.partitioned``). Only when a flag
+was not set yet (no drain queued or running for that partition) does a second round trip queue an RQ drain
+job. Any failed command makes the whole flush a 503: GREEN API resends, and the workers' claims turn a copy
+that did land into a ``duplicate``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from greenq.core.contract import Envelope
 from greenq.core.contract.partitioned import envelopes_by_partition, newly_scheduled, write_commands
 from greenq.ingress.enqueue import RecordedQueue, Stored
 from greenq.ingress.errors import Unavailable
+from greenq.ingress.raw_pipeline import send_all
 
 
 class PartitionedEnqueuer:
@@ -41,10 +42,7 @@ class PartitionedEnqueuer:
 
     async def _append(self, by_partition: dict[int, list[Envelope]]) -> list[int]:
         """The partitions that had no drain scheduled (this writer set their flag)."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for command in write_commands(by_partition):
-                pipe.pipeline_execute_command(*command)  # type: ignore[no-untyped-call]
-            replies = await pipe.execute(raise_on_error=True)
+        replies = await send_all(self._redis, write_commands(by_partition))
         return newly_scheduled(list(by_partition), replies)
 
     async def _schedule(self, unscheduled: list[int]) -> None:

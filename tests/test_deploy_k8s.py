@@ -10,7 +10,7 @@ import yaml
 from pydantic_settings import BaseSettings
 
 from greenq.core import keys
-from greenq.core.settings import IngressSettings, WorkerSettings
+from greenq.core.settings import IngressSettings, SenderSettings, WorkerSettings
 from greenq.local.redis_server import DEFAULT_MAXMEMORY
 from tests.support.deploy_files import K8S_DIR, load_yaml, settings_env_names
 
@@ -88,7 +88,11 @@ def test_k8s_service_target_ports_match_container_ports() -> None:
 
 
 def test_k8s_greenq_containers_set_only_variables_the_app_reads() -> None:
-    readers: dict[str, type[BaseSettings]] = {"ingress": IngressSettings, "worker": WorkerSettings}
+    readers: dict[str, type[BaseSettings]] = {
+        "ingress": IngressSettings,
+        "worker": WorkerSettings,
+        "send": SenderSettings,
+    }
     for item in workloads():
         for container in containers(item):
             if not is_greenq_image(container["image"]):

@@ -80,7 +80,7 @@ def test_compose_rendering_resolves_ingress_replicas_through_docker_dns() -> Non
     assert upstream.value("keepalive") == ("128",)
     assert http.one("server").value("listen") == ("8080",)
     assert config.value("pid") == ("/tmp/nginx.pid",)
-    assert http.value("access_log") == ("/dev/stdout", "greenq_json")
+    assert http.value("access_log") == ("/dev/stdout", "greenq_json", "buffer=4k", "flush=1s")
 
 
 def test_static_rendering_has_no_resolve(tmp_path: Path) -> None:

@@ -134,6 +134,20 @@ def test_text_accessor_covers_captions_and_plain_text() -> None:
     assert CALL.text is None
 
 
+@pytest.mark.parametrize("choice", ["interactiveButtonsResponse", "interactiveButtonsReply"])
+def test_text_accessor_gives_the_title_of_a_chosen_interactive_button(choice: str) -> None:
+    """A bot's ``text=`` routes see a button choice as the button's title (README: Writing a bot)."""
+    data = load_sample("incomingMessageReceived__textMessage.json")
+    data["messageData"] = {
+        "typeMessage": choice,
+        choice: {"stanzaId": "BAE5F4886F6F2D05", "selectedId": "yes", "selectedDisplayText": "Yes"},
+    }
+    assert (
+        Notification(data, "incomingMessageReceived", choice, Envelope(body="{}", source="webhook")).text
+        == "Yes"
+    )
+
+
 def test_unwrap_only_touches_the_pull_wrapper() -> None:
     wrapper = load_sample("receiveNotification-response__incomingMessageReceived_textMessage.json")
     plain = load_sample("incomingCall__default.json")

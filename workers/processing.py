@@ -126,8 +126,7 @@ class Processor:
         # A refused notification is reported as what it became: keyed by its Settled (the same objects).
         corrected = {id(failure.settled): record_refused(self._redis, failure) for failure in commit.refused}
         settled = [corrected.get(id(one), one) for one in commit.settled]
-        for one in settled:
-            self._reporter.report(one)
+        self._reporter.report_all(settled)
         return settled
 
 

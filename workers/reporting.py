@@ -9,7 +9,7 @@ import logging
 import time
 from typing import Any
 
-from greenq.core.logs import fields
+from greenq.core.logs import FIELDS_ATTR, batched_lines, fields
 from greenq.core.notification import id_instance, id_message, type_message
 from greenq.workers.body import body_preview
 from greenq.workers.metrics import WorkerMetrics
@@ -23,6 +23,12 @@ class Reporter:
 
     def __init__(self, metrics: WorkerMetrics) -> None:
         self._metrics = metrics
+
+    def report_all(self, batch: list[Settled]) -> None:
+        """Report a committed batch; its log lines are written together when it is done."""
+        with batched_lines():
+            for settled in batch:
+                self.report(settled)
 
     def report(self, settled: Settled) -> None:
         try:
@@ -71,7 +77,7 @@ class Reporter:
             record["errors"] = list(decided.reasons)
         validated = isinstance(read, Valid) or read.verdict is not None
         record["notification"] = read.data if validated else body_preview(read.envelope)
-        log.log(outcome.log_level, f"notification {outcome.value}", extra=fields(**record))
+        log.log(outcome.log_level, f"notification {outcome.value}", extra={FIELDS_ATTR: record})
 
     def _report_retry(self, settled: Settled, retry: Retry) -> None:
         read = settled.read

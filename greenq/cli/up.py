@@ -35,13 +35,26 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=None,
         help="nginx in front (default: if installed)",
     )
+    _register_bot_options(up)
+    up.set_defaults(run=_run_up)
+
+
+def _register_bot_options(up: argparse.ArgumentParser) -> None:
+    """The options for handlers that reply: the router, the sender, a simulated instance to talk to."""
     up.add_argument(
         "--sender",
         action="store_true",
         default=None,
         help="also run greenq send, which delivers handlers' replies (needs GREENQ_INSTANCES)",
     )
-    up.set_defaults(run=_run_up)
+    up.add_argument(
+        "--router", help="the workers' router as module:attribute (e.g. examples.order_bot:router)"
+    )
+    up.add_argument(
+        "--simulator",
+        action="store_true",
+        help="also run a simulated GREEN API instance pushing to this pipeline, and the sender for replies",
+    )
 
 
 def _run_up(args: argparse.Namespace) -> int:
@@ -58,6 +71,8 @@ def _run_up(args: argparse.Namespace) -> int:
         "log_dir",
         "appendfsync",
         "maxmemory",
+        "router",
+        "simulator",
         "sender",
     )
     return run_up(UpOptions(**options))

@@ -23,6 +23,8 @@ _TEXT_PATHS: tuple[tuple[str, str], ...] = (
     ("editedMessageData", "textMessage"),
     ("buttonsResponseMessage", "selectedButtonText"),
     ("templateButtonReplyMessage", "selectedDisplayText"),
+    ("interactiveButtonsResponse", "selectedDisplayText"),
+    ("interactiveButtonsReply", "selectedDisplayText"),
     ("listResponseMessage", "title"),
 )
 

@@ -1,11 +1,15 @@
-"""Small helpers for running local processes: free ports, waiting for a port, stopping politely."""
+"""Small helpers for running local processes: free ports, waiting for a port, stopping politely, and how the
+terminal's user types our commands."""
 
 from __future__ import annotations
 
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -41,3 +45,22 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 15.0, sig: i
             process.kill()
             process.wait(5)
     return int(process.returncode)
+
+
+def greenq_command() -> str:
+    """How this terminal's user starts ``greenq``: bare when on PATH, else the venv's script."""
+    script = Path(sys.executable).parent / "greenq"
+    if shutil.which("greenq") == str(script) or not script.exists():
+        return "greenq"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
+def python_command() -> str:
+    """This interpreter, as the terminal's user would type it."""
+    try:
+        return str(Path(sys.executable).relative_to(Path.cwd()))
+    except ValueError:
+        return sys.executable

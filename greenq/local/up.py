@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,8 +22,9 @@ from typing import TextIO
 
 from greenq.core.settings import DEFAULT_BODY_CAP_BYTES, UP_ENV_FILE
 from greenq.local.nginx_server import LocalNginx, find_nginx
-from greenq.local.procs import free_port, stop_process, wait_for_port
+from greenq.local.procs import free_port, greenq_command, python_command, stop_process, wait_for_port
 from greenq.local.redis_server import DEFAULT_MAXMEMORY, LocalRedis
+from greenq.local.simulated import SimulatedInstance
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,10 @@ class UpOptions:
     #: ``GREENQ_*`` settings for the ingress and worker processes on top of this process's environment
     #: (their input, as it is for any program), e.g. the benchmark's ordering mode.
     child_settings: tuple[tuple[str, str], ...] = ()
+    #: The workers' router (``module:attribute``, e.g. a bot in ``examples/``); None: the built-in one.
+    router: str | None = None
+    #: Also run a simulated GREEN API instance pushing to this pipeline, and the sender for its replies.
+    simulator: bool = False
 
 
 @dataclass
@@ -75,6 +79,7 @@ class LocalPipeline:
     token_file: Path | None = None
     #: GREENQ_REDIS_URL for the operator commands (``greenq status``/``dlq``), removed again on stop.
     env_file: Path | None = None
+    simulated: SimulatedInstance | None = None
     _env: dict[str, str] = field(default_factory=dict, repr=False)
 
     def start(self) -> None:
@@ -95,10 +100,10 @@ class LocalPipeline:
             self._start_nginx(data_dir, ports)
         for index in range(self.options.workers):
             self._start_worker(index, env)
-        if self.options.sender:
-            port = free_port()
-            command = ["send", "--metrics-port", str(port)]
-            self._spawn("sender", "sender", command, env, port=port, url=f"http://127.0.0.1:{port}/metrics")
+        if self.options.simulator:
+            self._start_simulated(env)
+        elif self.options.sender:
+            self._start_sender(env)
 
     @property
     def webhook_url(self) -> str:
@@ -107,8 +112,11 @@ class LocalPipeline:
         return base + self.options.webhook_path
 
     def stop(self) -> None:
-        """Front to back: nginx (no new requests), ingress (in-flight ones finish), workers, the sender (its
-        calls in flight finish), Redis."""
+        """Front to back: the simulator (no new notifications), nginx (no new requests), ingress (in-flight
+        ones finish), workers, the sender (its calls in flight finish), Redis."""
+        for child in self.children:
+            if child.role == "simulator":
+                stop_process(child.process, timeout=30)
         if self.nginx is not None:
             self.nginx.stop()
         for role in ("ingress", "worker", "sender"):
@@ -130,7 +138,7 @@ class LocalPipeline:
         """How a second terminal reaches this pipeline: nothing to type when run from the same folder."""
         if self.env_file is None:
             return ""
-        greenq = _greenq_command()
+        greenq = greenq_command()
         if self.env_file.resolve() == Path(UP_ENV_FILE).resolve():
             return f"  status:  {greenq} status  ({greenq} dlq list too; run here, they read {UP_ENV_FILE})"
         return f"  status:  set -a; . {self.env_file}; set +a; {greenq} status"
@@ -148,6 +156,8 @@ class LocalPipeline:
                 f'  try:     curl -H "Authorization: Bearer $(cat {self.token_file})" '
                 f"--data-binary @tests/samples/incomingMessageReceived__textMessage.json {self.webhook_url}"
             )
+        if self.simulated is not None:
+            lines.append(f"  chat:    {self.simulated.chat_command(python_command())}")
         if hint := self.operator_hint():
             lines.append(hint)
         lines.append("  Ctrl-C stops everything.")
@@ -178,6 +188,10 @@ class LocalPipeline:
     def _environment(self, data_dir: Path, redis_url: str) -> dict[str, str]:
         env = dict(os.environ, **dict(self.options.child_settings))
         env.update(GREENQ_REDIS_URL=redis_url, GREENQ_WEBHOOK_PATH=self.options.webhook_path)
+        if self.options.router is not None:
+            env["GREENQ_ROUTER"] = self.options.router
+            # A router in this folder (e.g. examples.order_bot) is importable by the workers.
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(Path.cwd()), env.get("PYTHONPATH"))))
         if not env.get("GREENQ_TOKENS") and env.get("GREENQ_ALLOW_UNAUTHENTICATED", "").lower() != "true":
             self.token_file = data_dir / "token"
             if not self.token_file.exists():
@@ -215,6 +229,23 @@ class LocalPipeline:
             "worker", f"worker-{index}", command, env, port=port, url=f"http://127.0.0.1:{port}/metrics"
         )
 
+    def _start_simulated(self, env: dict[str, str]) -> None:
+        """The simulator (its webhook pointed at this pipeline, with its token) and the sender for it."""
+        if self.token_file is None:
+            raise RuntimeError("--simulator pushes with greenq up's own token: unset GREENQ_TOKENS")
+        simulated = SimulatedInstance.fresh()
+        self.simulated = simulated
+        self._spawn(
+            "simulator", "simulator", simulated.simulator_args(), env, port=simulated.port, url=simulated.url
+        )
+        simulated.point_webhook_at(self.webhook_url, self.token_file.read_text().strip())
+        self._start_sender(dict(env, GREENQ_INSTANCES=simulated.sender_instances()))
+
+    def _start_sender(self, env: dict[str, str]) -> None:
+        port = free_port()
+        command = ["send", "--metrics-port", str(port)]
+        self._spawn("sender", "sender", command, env, port=port, url=f"http://127.0.0.1:{port}/metrics")
+
     def _spawn(
         self, role: str, name: str, args: list[str], env: dict[str, str], *, port: int, url: str
     ) -> None:
@@ -235,17 +266,6 @@ class LocalPipeline:
             output.close()  # the child holds its own descriptor
         self.children.append(Child(role, process, url))
         wait_for_port("127.0.0.1", port, 30, process)
-
-
-def _greenq_command() -> str:
-    """How this terminal's user starts ``greenq``: bare when on PATH, else the venv's script."""
-    script = Path(sys.executable).parent / "greenq"
-    if shutil.which("greenq") == str(script) or not script.exists():
-        return "greenq"
-    try:
-        return str(script.relative_to(Path.cwd()))
-    except ValueError:
-        return str(script)
 
 
 def run_up(options: UpOptions, out: TextIO = sys.stdout) -> int:
