@@ -53,6 +53,21 @@ def test_drop_applies_the_command_and_loses_only_its_reply(
     assert proxy.counts["INCRBY"] == 3
 
 
+def test_cut_closes_the_connection_before_the_command_reaches_redis(
+    proxy: RedisProxy, redis_server: LocalRedis, redis_conn: Redis
+) -> None:
+    fault = proxy.add(Fault("INCRBY", "cut", nth=2))
+    relayed = client(proxy, redis_server)
+    relayed.incr("n")
+
+    with pytest.raises(RedisConnectionError):
+        relayed.incr("n")
+
+    assert fault.fired.is_set()
+    assert redis_conn.get("n") == b"1"  # the cut command never ran
+    assert relayed.incr("n") == 2
+
+
 def answered_after_release(fault: Fault, call: Callable[[], object], applied: Callable[[], bool]) -> object:
     """Run ``call`` on a thread; once ``fault`` fired, check Redis ``applied`` the command but ``call`` got no
     answer yet, release the fault; what ``call`` returned or raised."""

@@ -12,6 +12,8 @@ n-th command of a kind, across all connections:
 * ``pause``: like ``hold``, but on release the withheld reply is delivered and the connection goes on: a
   round trip made as slow as the test wants, with the command already executed by Redis.
 * ``delay``: wait ``seconds`` before forwarding the command.
+* ``cut``: close the client's connection instead of forwarding the command (the commands before it on that
+  connection went on): the command never reached Redis, and the client cannot tell.
 
 ``refuse`` makes new connections close at once (a Redis that is unreachable).
 """
@@ -26,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-Action = Literal["drop", "hold", "pause", "delay"]
+Action = Literal["drop", "hold", "pause", "delay", "cut"]
 Command = list[bytes]
 PING = b"*1\r\n$4\r\nPING\r\n"
 
@@ -189,6 +191,10 @@ class _Relay:
 
     def _inject(self, fault: Fault, raw: bytes) -> bool:
         """Apply ``fault`` to the command ``raw``; False when the connection is finished."""
+        if fault.action == "cut":
+            fault.fired.set()
+            self._shutdown()
+            return False
         if fault.action == "delay":
             fault.fired.set()
             threading.Event().wait(fault.seconds)
