@@ -27,10 +27,13 @@ from bench.common import ROOT, SAMPLES, WrkResult, cpu_seconds, peak_rss_mb, sav
 from bench.ordering_router import ROUTER_PATH, OrderCounts, order_counts
 from greenq.core import keys
 from greenq.core.contract import notification_queue
+from greenq.core.settings import CommonSettings
 from greenq.local.procs import free_port
 from greenq.local.up import LocalPipeline, UpOptions
 
 LUA = ROOT / "bench" / "e2e.lua"
+#: The headline run measures what a deployment runs unless told otherwise.
+DEFAULT_ORDERING: str = CommonSettings.model_fields["ordering"].default
 
 
 def body_templates(path: Path) -> None:
@@ -90,7 +93,7 @@ def main(
     connections: int = 32,
     *,
     appendfsync: str = "always",
-    ordering: str = "jobs",
+    ordering: str = DEFAULT_ORDERING,
     workers: int = 2,
     compare: bool = False,
 ) -> dict[str, Any]:
@@ -173,7 +176,7 @@ def measure(pipeline: LocalPipeline, work: Path, seconds: int, connections: int)
 
 
 def queued(redis: Redis) -> int:
-    """Jobs still waiting: the RQ queue plus every partition stream."""
+    """What still waits: RQ jobs (batches, or one drain per partition) plus every partition stream's entries."""
     return notification_queue(redis).count + sum(
         int(redis.xlen(stream)) for stream in cast(list[bytes], redis.keys("greenq:{p*}:stream"))
     )
@@ -225,7 +228,7 @@ def figures(m: Measured) -> dict[str, Any]:
 def result_name(appendfsync: str, ordering: str, workers: int, connections: int, *, compare: bool) -> str:
     """``e2e`` for the default run, otherwise a name that tells the variant apart."""
     name = "e2e" if appendfsync == "always" else f"e2e-{appendfsync}"
-    if compare or ordering != "jobs" or workers != 2 or connections != 32:
+    if compare or ordering != DEFAULT_ORDERING or workers != 2 or connections != 32:
         name = f"{name}-{ordering}-c{connections}-w{workers}"
     return name
 
@@ -236,7 +239,7 @@ if __name__ == "__main__":
         main(
             seconds=int(args[0]) if args else 60,
             connections=int(args[1]) if len(args) > 1 else 32,
-            ordering=args[2] if len(args) > 2 else "jobs",
+            ordering=args[2] if len(args) > 2 else DEFAULT_ORDERING,
             workers=int(args[3]) if len(args) > 3 else 2,
         )
     )

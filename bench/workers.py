@@ -1,9 +1,12 @@
 """Worker benchmark: notifications/s of one worker process on the samples mix.
 
-- ``greenq``: batched jobs (what the ingress's group commit produces) through greenq's SimpleWorker;
+- ``greenq_ordered``: the default design: notifications appended to the per-chat partition streams, drained
+  by greenq's worker (one drain job per partition, batches of up to 256 read from the stream);
+- ``greenq``: the ``jobs`` design: batched jobs (what the ingress's group commit produces) through greenq's
+  SimpleWorker;
 - ``stock_rq``: the same processing, one RQ job per notification, through RQ's SimpleWorker;
-- ``plain_loop``: the same processing, same batch size, called in a loop with no queue at all (the ceiling:
-  what is left is RQ's cost).
+- ``plain_loop``: the ``jobs`` design's processing, same batch size, called in a loop with no queue at all
+  (its ceiling: what is left is RQ's cost).
 
 All three use the same Processor (same schemas, same router) and the same Redis. Enqueueing is not timed.
 """
@@ -24,7 +27,9 @@ from rq.job import Job
 
 from bench.common import SAMPLES, save, start_redis
 from greenq.core.contract import SERIALIZER, Envelope, NotificationQueue, batch_to_wire, notification_queue
+from greenq.core.contract.partitioned import PartitionedQueue
 from greenq.core.settings import WorkerSettings
+from greenq.core.status import read_backlog
 from greenq.workers.jobs import WorkerContext
 from greenq.workers.rq_job import GreenqJob
 from greenq.workers.runner import build_runtime
@@ -72,6 +77,8 @@ def run_mode(
         wires = batch_to_wire(envelopes)
         chunks = [wires[start : start + batch] for start in range(0, len(wires), batch)]
         return len(envelopes) / timed(lambda: [runtime.processor.process_items(chunk) for chunk in chunks])
+    if mode == "greenq_ordered":
+        return ordered_rate(redis, settings, runtime.worker, envelopes, batch)
     queue = NotificationQueue(redis)
     size = 1 if mode == "stock_rq" else batch
     for start in range(0, len(envelopes), size):
@@ -91,6 +98,18 @@ def run_mode(
     return len(envelopes) / seconds
 
 
+def ordered_rate(
+    redis: Redis, settings: WorkerSettings, worker: SimpleWorker, envelopes: list[Envelope], batch: int
+) -> float:
+    """The default design: append to the partition streams as the ingress does, then one burst worker."""
+    ordered = PartitionedQueue(redis, settings.partitions)
+    for start in range(0, len(envelopes), batch):
+        ordered.enqueue(envelopes[start : start + batch])
+    seconds = timed(lambda: worker.work(burst=True, logging_level="WARNING"))
+    assert read_backlog(redis, partition_count=settings.partitions).depth == 0
+    return len(envelopes) / seconds
+
+
 def main(
     count: int = 20_000, stock_count: int = 2_000, batch: int = 256, rounds: int = 3
 ) -> dict[str, object]:
@@ -99,7 +118,7 @@ def main(
     settings = WorkerSettings(
         _env_file=None, redis_url=server.url, metrics_port=0, with_scheduler=False, log_level="WARNING"
     )  # type: ignore[call-arg]
-    sizes = {"greenq": count, "plain_loop": count, "stock_rq": stock_count}
+    sizes = {"greenq_ordered": count, "greenq": count, "plain_loop": count, "stock_rq": stock_count}
     runs: dict[str, list[float]] = {mode: [] for mode in sizes}
     try:
         for _ in range(rounds):
@@ -111,6 +130,8 @@ def main(
     ratios = {
         "greenq_vs_stock_rq": summary["greenq"] / summary["stock_rq"],
         "greenq_vs_plain_loop": summary["greenq"] / summary["plain_loop"],
+        "ordered_vs_stock_rq": summary["greenq_ordered"] / summary["stock_rq"],
+        "ordered_vs_jobs": summary["greenq_ordered"] / summary["greenq"],
     }
     result = {
         "count": count,
