@@ -285,7 +285,7 @@ def _watched_held(pipe: Pipeline, partition: int) -> dict[str, float]:
 
 def _chat_of(read: Read) -> str:
     if isinstance(read, Valid):
-        return partitions.chat_key(read.data)
+        return read.chat
     if read.verdict is not None and isinstance(read.data, dict):
         return partitions.chat_key(read.data)
     if read.envelope.over_limit is not None:

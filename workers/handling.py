@@ -67,11 +67,12 @@ def run_handlers(
     notification = read.notification
     writes: list[QueuedWrite] = []
     failures: list[HandlerFailure] = []
+    partition = partitions.partition_of(read.chat, settings.partitions)
     for route in routes:
         buffer = redis.pipeline(transaction=False)
         state = states.open(read.state_key)
         sender_state = states.open(read.sender_state_key, NO_SENDER_STATE)
-        origin = _origin(read, route.name, settings.partitions)
+        origin = _origin(read, route.name, partition)
         send = Sends(Outbox(buffer, origin, settings.reply_ttl_seconds))
         context = HandlerContext(redis, buffer, settings, handler_log, state, sender_state, send)
         try:
@@ -87,7 +88,7 @@ def run_handlers(
     return HandlerRun(tuple(writes), tuple(failures))
 
 
-def _origin(read: Valid, handler: str, partition_count: int) -> Origin:
+def _origin(read: Valid, handler: str, partition: int) -> Origin:
     """Where ``handler``'s messages for ``read`` come from: its outbox stream is the partition of the
     notification (in both ordering modes), its entry ids follow from the unit of work being decided."""
     notification = read.notification
@@ -95,7 +96,7 @@ def _origin(read: Valid, handler: str, partition_count: int) -> Origin:
     return Origin(
         unit=read.claim.unit,
         handler=handler,
-        partition=partitions.partition_of(partitions.chat_key(notification.data), partition_count),
+        partition=partition,
         instance=None if instance is None else str(instance),
         chat=notification.chat_id,
         id_message=notification.id_message,

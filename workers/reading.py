@@ -76,15 +76,15 @@ class Reader:
         if verdict.status == "valid" and isinstance(data, dict) and verdict.type_webhook is not None:
             notification = Notification(data, verdict.type_webhook, verdict.type_message, envelope)
             claim = claim_for(envelope, identity(data, envelope.body), self._dedup_window)
-            state_key, sender_state_key = self._state_keys(notification)
-            return Valid(notification, claim, started, origin, state_key, sender_state_key)
+            chat = partitions.chat_key(data)
+            state_key, sender_state_key = self._state_keys(notification, chat)
+            return Valid(notification, claim, started, origin, chat, state_key, sender_state_key)
         return self._invalid(envelope, started, origin, data, verdict)
 
-    def _state_keys(self, notification: Notification) -> tuple[str | None, str | None]:
+    def _state_keys(self, notification: Notification, chat: str) -> tuple[str | None, str | None]:
         """The keys of its chat's and its (chat, sender)'s state documents, when the router keeps state."""
         if not self._chat_state:
             return None, None
-        chat = partitions.chat_key(notification.data)
         partition = partitions.partition_of(chat, self._partitions) if self._partitions else None
         sender = notification.sender
         sender_key = keys.sender_state_key(chat, sender, partition) if sender else None

@@ -51,6 +51,9 @@ class Valid:
     claim: Claim
     started: float  #: perf_counter() when its reading began
     origin: str  #: where in its batch it came from (a job's index, an ordered drain's stream entry)
+    #: Its chat key (:func:`greenq.core.partitions.chat_key`), computed once: state keys, the ordered drain's
+    #: holds and the outbox's partition all use it.
+    chat: str
     #: Its chat's state document (``keys.chat_state_key``), read with its claims; None when the router keeps
     #: no chat state.
     state_key: str | None
