@@ -29,6 +29,7 @@ from greenq.core import keys, partitions
 from greenq.core.contract import ENVELOPE_FIELD, NotificationQueue, decode_wire
 from greenq.workers.claims import Claimed
 from greenq.workers.commit import Decide
+from greenq.workers.drain_sweep import DrainScheduler
 from greenq.workers.processing import OrderedBatch, Processor
 from greenq.workers.results import Decision, Deferred, Read, Retry, Valid, Writes, own_write
 
@@ -67,6 +68,7 @@ class PartitionDrain:
         self._redis = redis
         self._queue = NotificationQueue(redis)
         self._release_script = redis.register_script(_RELEASE)
+        self._scheduler = DrainScheduler(redis, partition_count)
 
     def drain(self, partition: int, lease_id: str) -> int:
         """Drain for at most :data:`BUDGET_SECONDS`; returns how many notifications committed."""
@@ -90,26 +92,10 @@ class PartitionDrain:
         return done
 
     def sweep(self) -> list[int]:
-        """Queue a drain for every partition with entries but none scheduled (e.g. the ingress's enqueue
-        of the drain job failed after its XADD landed). Every worker runs it, whatever its own
-        ``GREENQ_ORDERING``: one pipelined read of all partitions, so it costs a round trip when idle.
+        """Queue a drain for every partition with entries (or due held chats) and none queued; every worker
+        runs it in its maintenance pass, whatever its own ``GREENQ_ORDERING`` (:mod:`workers.drain_sweep`).
         Returns the partitions scheduled."""
-        with self._redis.pipeline(transaction=False) as pipe:
-            for partition in range(self._partitions):
-                pipe.xlen(keys.partition_stream_key(partition))
-                pipe.hlen(keys.partition_held_key(partition))
-                pipe.exists(keys.partition_retry_key(partition))
-            replies = pipe.execute()
-        scheduled = []
-        for partition in range(self._partitions):
-            waiting, held, retry_queued = replies[3 * partition : 3 * partition + 3]
-            if not waiting and (not held or retry_queued):
-                continue  # nothing waiting, or only held chats whose delayed drain is queued
-            flag = keys.partition_scheduled_key(partition)
-            if self._redis.set(flag, 1, nx=True, ex=partitions.SCHEDULED_TTL_SECONDS):
-                self._queue.enqueue_drain(partition)
-                scheduled.append(partition)
-        return scheduled
+        return self._scheduler.sweep()
 
     def _clear_due_retry(self, partition: int) -> None:
         """A run that starts once a held chat's retry is due serves it: the delayed drain's flag goes, so
@@ -143,9 +129,7 @@ class PartitionDrain:
         if not backlog and not held:
             return
         if backlog:
-            flag = keys.partition_scheduled_key(partition)
-            if self._redis.set(flag, 1, nx=True, ex=partitions.SCHEDULED_TTL_SECONDS):
-                self._queue.enqueue_drain(partition)
+            self._scheduler.schedule(partition)
             return
         # Only held chats left: a drain delayed to the earliest retry, flagged by its own key. The scheduled
         # flag stays clear, so a notification of another chat arriving meanwhile gets a drain at once

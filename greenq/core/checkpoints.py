@@ -16,6 +16,8 @@ HANDLERS_RAN: Final = "handlers-ran"
 COMMITTED: Final = "committed"
 #: A committed batch scheduled at least one retry job.
 RETRY_SCHEDULED: Final = "retry-scheduled"
+#: An ordered-mode producer's entries and scheduled flags landed; the drain jobs it owes are not queued yet.
+ENTRIES_APPENDED: Final = "entries-appended"
 #: ``greenq dlq replay`` locked a dead letter and is about to move it back to the queue.
 REPLAY_LOCKED: Final = "replay-locked"
 #: ``greenq dlq replay`` committed the replay job and the deletion of the dead letter.

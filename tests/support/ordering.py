@@ -48,10 +48,12 @@ def accept(redis_server: LocalRedis, bodies: Sequence[bytes], flush: int = 7, co
     async def run() -> None:
         connection = AsyncRedis.from_url(redis_server.url)
         writer = PartitionedEnqueuer(connection, count)
-        for start in range(0, len(bodies), flush):
-            chunk = bodies[start : start + flush]
-            await writer.enqueue([Envelope.of_bytes(body, "webhook") for body in chunk])
-        await connection.aclose()
+        try:
+            for start in range(0, len(bodies), flush):
+                chunk = bodies[start : start + flush]
+                await writer.enqueue([Envelope.of_bytes(body, "webhook") for body in chunk])
+        finally:  # also when a test crashes the writer at a checkpoint
+            await connection.aclose()
 
     asyncio.run(run())
 

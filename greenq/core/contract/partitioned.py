@@ -6,7 +6,10 @@ commands with the pure functions below, so the entry layout and the drain schedu
 
 * :func:`append_command`: one XADD of the encoded envelope to its partition's stream;
 * :func:`schedule_command`: SET NX EX of the partition's *scheduled* flag, sent after the entries landed;
-  only the writer that sets it queues a ``drain_partition`` job (:func:`newly_scheduled`).
+  only the writer that sets it queues a ``drain_partition`` job (:func:`newly_scheduled`). The flag holds
+  that job's id (:func:`new_drain_ids`), so a worker's sweep can tell a drain that is queued from one that
+  never was (a writer that died or lost Redis between the two round trips) and queue it without waiting
+  for the flag to expire.
 
 Each command touches one partition's keys (hash tag ``{pN}``); a transaction holds one partition's entries.
 """
@@ -14,14 +17,15 @@ Each command touches one partition's keys (hash tag ``{pN}``); a transaction hol
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TypeVar
+from uuid import uuid4
 
 from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import RedisError
 
-from greenq.core import keys, partitions
+from greenq.core import checkpoints, keys, partitions
 from greenq.core.contract.envelope import ENVELOPE_FIELD, Envelope
 from greenq.core.contract.queue import Enqueued, NotificationQueue
 from greenq.core.logs import fields
@@ -62,21 +66,32 @@ def append_command(partition: int, envelope: Envelope) -> Command:
     return ("XADD", keys.partition_stream_key(partition), "*", ENVELOPE_FIELD, envelope.encode())
 
 
-def schedule_command(partition: int) -> Command:
+def new_drain_ids(written: Iterable[int]) -> dict[int, str]:
+    """A fresh RQ job id per partition, in the order given: the drain this writer queues if it sets the
+    partition's flag (the flag holds the id)."""
+    return {partition: uuid4().hex for partition in written}
+
+
+def schedule_command(partition: int, drain_id: str) -> Command:
     flag = keys.partition_scheduled_key(partition)
-    return ("SET", flag, 1, "NX", "EX", partitions.SCHEDULED_TTL_SECONDS)
+    return ("SET", flag, drain_id, "NX", "EX", partitions.SCHEDULED_TTL_SECONDS)
 
 
-def write_commands(by_partition: dict[int, list[Envelope]]) -> list[Command]:
+def write_commands(by_partition: dict[int, list[Envelope]], drain_ids: Mapping[int, str]) -> list[Command]:
     """Every entry's XADD, then one flag per partition: the replies to the flags come last."""
     appends = [append_command(p, envelope) for p, envelopes in by_partition.items() for envelope in envelopes]
-    return [*appends, *(schedule_command(partition) for partition in by_partition)]
+    return [*appends, *(schedule_command(partition, drain_ids[partition]) for partition in by_partition)]
 
 
-def newly_scheduled(written: Sequence[int], replies: Sequence[object]) -> list[int]:
-    """The partitions whose flag this writer set (the last ``len(written)`` replies): each needs a drain."""
-    flags = replies[len(replies) - len(written) :]
-    return [partition for partition, was_set in zip(written, flags, strict=True) if was_set]
+def newly_scheduled(drain_ids: Mapping[int, str], replies: Sequence[object]) -> dict[int, str]:
+    """The partitions whose flag this writer set (the last ``len(drain_ids)`` replies, in ``drain_ids``'
+    order), each with the id of the drain it needs."""
+    flags = replies[len(replies) - len(drain_ids) :]
+    return {
+        partition: drain_id
+        for (partition, drain_id), was_set in zip(drain_ids.items(), flags, strict=True)
+        if was_set
+    }
 
 
 class PartitionedQueue:
@@ -109,34 +124,38 @@ class PartitionedQueue:
         """After the caller's EXEC: a drain for each partition written that has none scheduled."""
         if not enqueued.pending_drains:
             return
+        drain_ids = new_drain_ids(enqueued.pending_drains)
         try:
             with self._redis.pipeline(transaction=False) as pipe:
-                for partition in enqueued.pending_drains:
-                    pipe.pipeline_execute_command(*schedule_command(partition))
+                for partition, drain_id in drain_ids.items():
+                    pipe.pipeline_execute_command(*schedule_command(partition, drain_id))
                 replies = pipe.execute()
-            self._start_drains(newly_scheduled(enqueued.pending_drains, replies))
+            self._start_drains(newly_scheduled(drain_ids, replies))
         except RedisError as error:
             self._unscheduled(enqueued.pending_drains, error)
 
     def _write(self, by_partition: dict[int, list[Envelope]]) -> Enqueued:
         """One round trip (XADDs and flags, as the ingress writes); a second only to queue drain jobs."""
         written = list(by_partition)
+        drain_ids = new_drain_ids(written)
         with self._redis.pipeline(transaction=False) as pipe:
-            for command in write_commands(by_partition):
+            for command in write_commands(by_partition, drain_ids):
                 pipe.pipeline_execute_command(*command)
             replies = pipe.execute()
+        checkpoints.reached(checkpoints.ENTRIES_APPENDED)
         try:
-            self._start_drains(newly_scheduled(written, replies))
+            self._start_drains(newly_scheduled(drain_ids, replies))
         except RedisError as error:
             self._unscheduled(written, error)
         return Enqueued(" ".join(keys.partition_stream_key(partition) for partition in written))
 
-    def _start_drains(self, unscheduled: list[int]) -> None:
+    def _start_drains(self, unscheduled: dict[int, str]) -> None:
+        """Queue each drain under the id its partition's flag holds."""
         if not unscheduled:
             return
         with self._redis.pipeline() as pipe:
-            for partition in unscheduled:
-                self._jobs.enqueue_drain(partition, pipeline=pipe)
+            for partition, drain_id in unscheduled.items():
+                self._jobs.enqueue_drain(partition, pipeline=pipe, job_id=drain_id)
             pipe.execute()
 
     @staticmethod

@@ -61,13 +61,23 @@ class NotificationQueue:
         args = (batch_to_wire(list(envelopes)),)
         return self._enqueue(keys.JOB_FUNCTION, args, description, delay, pipeline)
 
-    def enqueue_drain(self, partition: int, delay: float = 0.0, pipeline: Pipeline | None = None) -> str:
-        """The id of a job that drains one partition stream in order (ordered mode: README, Ordering)."""
+    def enqueue_drain(
+        self, partition: int, delay: float = 0.0, pipeline: Pipeline | None = None, job_id: str | None = None
+    ) -> str:
+        """The id of a job that drains one partition stream in order (ordered mode: README, Ordering);
+        ``job_id``: the id its partition's scheduled flag holds."""
         description = f"greenq drain of partition {partition}"
-        return self._enqueue(keys.DRAIN_FUNCTION, (partition,), description, delay, pipeline)
+        return self._enqueue(keys.DRAIN_FUNCTION, (partition,), description, delay, pipeline, job_id=job_id)
 
     def _enqueue(
-        self, function: str, args: tuple[Any, ...], description: str, delay: float, pipeline: Pipeline | None
+        self,
+        function: str,
+        args: tuple[Any, ...],
+        description: str,
+        delay: float,
+        pipeline: Pipeline | None,
+        *,
+        job_id: str | None = None,
     ) -> str:
         """Every greenq job's options in one place: no result kept, run again if it raises or is abandoned."""
         options: dict[str, Any] = {
@@ -79,6 +89,7 @@ class NotificationQueue:
             "retry": Retry(max=JOB_RETRIES, interval=list(JOB_RETRY_INTERVALS)),
             "description": description,
             "pipeline": pipeline,
+            "job_id": job_id,
         }
         if delay > 0:
             job = self.rq_queue.enqueue_in(timedelta(seconds=delay), function, **options)
