@@ -47,7 +47,7 @@ def preamble(ing: dict[str, Any], wrk: dict[str, Any], e2e_result: dict[str, Any
     return [
         "# Benchmarks",
         "",
-        "Produced by `python -m bench` (all three, ~6 minutes) on this project's 2-core machine; the raw numbers",
+        "Produced by `python -m bench` (every run, ~10 minutes on an idle machine) on this project's 2-core machine; the raw numbers",
         "are in `bench/results/*.json`. Every figure is compared with a baseline measured in the same run, and",
         "ratios matter more than absolutes: the machine is shared and noisy. Redis runs as in production:",
         "AOF with `appendfsync always`, so every acknowledged write is on disk.",
