@@ -8,6 +8,7 @@ can tell a lost drain from a queued one. Real Redis, the real ingress writer, re
 
 from __future__ import annotations
 
+import logging
 from typing import cast
 
 import pytest
@@ -16,6 +17,7 @@ from redis import Redis
 from greenq.core import checkpoints, keys, partitions
 from greenq.core.contract import Envelope, NotificationQueue
 from greenq.core.contract.partitioned import PartitionedQueue
+from greenq.core.logs import FIELDS_ATTR
 from greenq.local.redis_server import LocalRedis
 from greenq.workers.drain_sweep import LOST_DRAIN_GRACE_SECONDS, DrainScheduler
 from tests.conftest import DrainFn
@@ -40,7 +42,7 @@ def queued_ids(redis: Redis) -> list[str]:
 
 
 def test_a_producer_killed_before_queueing_its_drain_is_drained_by_the_next_sweep(
-    redis_server: LocalRedis, redis_conn: Redis, drain: DrainFn
+    redis_server: LocalRedis, redis_conn: Redis, drain: DrainFn, caplog: pytest.LogCaptureFixture
 ) -> None:
     bodies = interleaved(["a", "b"], 4, {})
     with crash_once_at(checkpoints.ENTRIES_APPENDED) as crashed, pytest.raises(SimulatedCrash):
@@ -53,8 +55,12 @@ def test_a_producer_killed_before_queueing_its_drain_is_drained_by_the_next_swee
     # Within the grace the writer may still be about to queue it: nothing is queued twice.
     assert DrainScheduler(redis_conn, 1).sweep() == []
     age_flag(redis_conn, LOST_DRAIN_GRACE_SECONDS)
-    drain(**ORDERED)  # the burst worker's maintenance pass sweeps first
+    with caplog.at_level(logging.INFO, logger="greenq.worker"):
+        runtime = drain(**ORDERED)  # the burst worker's maintenance pass sweeps first
 
+    lost_lines = [r for r in caplog.records if r.getMessage().startswith("queued the drain of a partition")]
+    assert [(r.levelname, getattr(r, FIELDS_ATTR)["reason"]) for r in lost_lines] == [("WARNING", "lost_job")]
+    assert runtime.registry.get_sample_value("greenq_lost_drains_total", {"reason": "lost_job"}) == 1
     order = seen_by_handler(redis_conn)
     assert order[("a", "record")] == order[("b", "record")] == [0, 1, 2, 3]
     assert redis_conn.xlen(keys.partition_stream_key(0)) == 0

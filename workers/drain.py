@@ -30,6 +30,7 @@ from greenq.core.contract import ENVELOPE_FIELD, NotificationQueue, decode_wire
 from greenq.workers.claims import Claimed
 from greenq.workers.commit import Decide
 from greenq.workers.drain_sweep import DrainScheduler
+from greenq.workers.metrics import WorkerMetrics
 from greenq.workers.processing import OrderedBatch, Processor
 from greenq.workers.results import Decision, Deferred, Read, Retry, Valid, Writes, own_write
 
@@ -62,13 +63,19 @@ class _Round:
 class PartitionDrain:
     """Drains partitions through a :class:`Processor`, keeping per-chat order."""
 
-    def __init__(self, processor: Processor, redis: Redis, partition_count: int) -> None:
+    def __init__(
+        self,
+        processor: Processor,
+        redis: Redis,
+        partition_count: int,
+        metrics: WorkerMetrics | None = None,
+    ) -> None:
         self._partitions = partition_count
         self._processor = processor
         self._redis = redis
         self._queue = NotificationQueue(redis)
         self._release_script = redis.register_script(_RELEASE)
-        self._scheduler = DrainScheduler(redis, partition_count)
+        self._scheduler = DrainScheduler(redis, partition_count, metrics)
 
     def drain(self, partition: int, lease_id: str) -> int:
         """Drain for at most :data:`BUDGET_SECONDS`; returns how many notifications committed."""

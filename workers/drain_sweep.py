@@ -14,6 +14,7 @@ the checks err towards queueing.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Final
@@ -24,6 +25,10 @@ from rq.job import Job
 from greenq.core import keys, partitions
 from greenq.core.contract import NotificationQueue
 from greenq.core.contract.partitioned import new_drain_ids
+from greenq.core.logs import fields
+from greenq.workers.metrics import WorkerMetrics
+
+log = logging.getLogger("greenq.worker")
 
 #: Seconds a flag may name a job that does not exist yet: its writer is between its two round trips.
 LOST_DRAIN_GRACE_SECONDS: Final = 5
@@ -64,9 +69,10 @@ class PartitionView:
 class DrainScheduler:
     """Queues partition drains: one per partition at a time, none lost."""
 
-    def __init__(self, redis: Redis, partition_count: int) -> None:
+    def __init__(self, redis: Redis, partition_count: int, metrics: WorkerMetrics | None = None) -> None:
         self._redis = redis
         self._partitions = partition_count
+        self._metrics = metrics
         self._queue = NotificationQueue(redis)
         self._replace = redis.register_script(_REPLACE)
 
@@ -101,10 +107,24 @@ class DrainScheduler:
         if not view.needs_drain:
             return False
         if view.flag is None:
-            return self.schedule(partition)
+            return self.schedule(partition) and self._report(partition, view, "no_flag")
         if view.leased or not self._lost(view):
             return False
-        return self._replace_lost(partition, view.flag)
+        return self._replace_lost(partition, view.flag) and self._report(partition, view, "lost_job")
+
+    def _report(self, partition: int, view: PartitionView, reason: str) -> bool:
+        """Log and count a drain queued for a partition that had none (it heals itself, but an operator
+        should see it: it means a producer stopped mid-write or a drain job vanished)."""
+        # A missing flag can also be a benign race with a release or a producer's SET NX; a lost job cannot.
+        level = logging.WARNING if reason == "lost_job" else logging.INFO
+        log.log(
+            level,
+            "queued the drain of a partition left without one",
+            extra=fields(partition=partition, reason=reason, waiting=view.waiting, held=view.held),
+        )
+        if self._metrics is not None:
+            self._metrics.lost_drains.labels(reason=reason).inc()
+        return True
 
     def _lost(self, view: PartitionView) -> bool:
         """The flag names a drain id old enough to have been queued, and no such job exists."""

@@ -38,6 +38,8 @@ class WorkerMetrics:
     duration: Histogram
     batch_size: Histogram
     retries: Counter
+    #: Drains the maintenance sweep queued for a partition left without one, by why none was queued.
+    lost_drains: Counter
     known_types: frozenset[str]
     _children: dict[tuple[str, Outcome], tuple[Counter, Histogram]] = field(
         default_factory=dict, compare=False, repr=False
@@ -69,6 +71,14 @@ class WorkerMetrics:
                 "greenq_handler_retries",
                 "Notifications sent back for a retry after a handler raised.",
                 ["type_webhook"],
+                registry=registry,
+            ),
+            lost_drains=Counter(
+                "greenq_lost_drains",
+                "Partition drains the maintenance sweep queued because none was: no scheduled flag "
+                "(no_flag), or a flag whose job was never queued (lost_job: a producer stopped between its "
+                "two writes).",
+                ["reason"],
                 registry=registry,
             ),
             known_types=frozenset(known_types),

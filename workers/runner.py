@@ -56,7 +56,7 @@ def build_runtime(
     metrics = WorkerMetrics.create(registry, validator.known_webhook_types)
     registry.register(RedisStateCollector(redis, partition_count=settings.partitions))
     processor = Processor(settings, redis, load_router(settings.router), validator, metrics)
-    context = WorkerContext(processor, PartitionDrain(processor, redis, settings.partitions))
+    context = WorkerContext(processor, PartitionDrain(processor, redis, settings.partitions, metrics))
     worker = make_worker(settings, redis, context, name)
     return WorkerRuntime(worker=worker, context=context, registry=registry, redis=redis)
 
